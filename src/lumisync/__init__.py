@@ -1,0 +1,1 @@
+"""lumisync: two-way data sync between an SMS subscriber platform and Luminate Online."""

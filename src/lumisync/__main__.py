@@ -1,0 +1,3 @@
+from lumisync.cli import main
+
+main()
