@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "lumisync.accounts",
     "lumisync.subscribers",
     "lumisync.messaging",
+    "lumisync.mcapi",
+    "lumisync.datasync",
 ]
 
 MIDDLEWARE = [
@@ -113,6 +115,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LUMISYNC_LOG_LEVEL", "INFO")},
+    # One line per HTTP request would drown a sync run's log.
+    "loggers": {"httpx": {"level": "WARNING"}, "httpcore": {"level": "WARNING"}},
 }
 
 EMAIL_BACKEND = os.environ.get("LUMISYNC_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")

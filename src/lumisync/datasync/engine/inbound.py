@@ -1,0 +1,791 @@
+"""The inbound sync (Luminate → platform): changed files → constituent IDs → getUser → policy → profiles.
+
+A run is prepared once (files read, IDs de-duplicated into checkpointed chunks, files remembered as
+processed, all in one transaction) and then works through its chunks. Each chunk is decided and applied in
+one transaction of its own together with its report rows and its checkpoint, so a process killed at any
+point leaves every chunk either wholly done or not started: running again resumes the same run and does
+nothing twice. Reading from Luminate runs on an event loop in a background thread and fetches the next
+chunk while the current one is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from lumisync.datasync import services as integration_services
+from lumisync.datasync.engine import mapping
+from lumisync.datasync.engine.context import SyncContext, load_context
+from lumisync.datasync.engine.locks import run_lock
+from lumisync.datasync.engine.policy import (
+    PROFILE_FIELDS,
+    Category,
+    Decision,
+    Existing,
+    Incoming,
+    Snapshot,
+    decide,
+)
+from lumisync.datasync.models import (
+    Direction,
+    FieldConflict,
+    InboundChunk,
+    Integration,
+    LinkSnapshot,
+    PendingConstituent,
+    ProcessedFile,
+    SyncRecord,
+    SyncRun,
+)
+from lumisync.luminate import AsyncLuminateClient, NotFound, RunLevelError, TransientError
+from lumisync.luminate.files import BadRow, ChangedFileError, Row, column_key, fetch_changed_files
+from lumisync.subscribers import services as subscriber_services
+from lumisync.subscribers.models import Channel, Profile, Subscription
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 500
+RECONCILE_EVERY = timedelta(days=7)
+
+
+class InboundFailed(Exception):
+    """The run stopped on a run-level problem (credentials, file unreadable ...); nothing was written."""
+
+
+@dataclass(frozen=True)
+class InboundOptions:
+    trigger: str = SyncRun.Trigger.COMMAND
+    dry_run: bool = False
+    initial: bool = False
+    files: tuple[Path, ...] = ()
+    only_ids: tuple[str, ...] = ()
+    deadline: datetime | None = None
+    progress: Callable[[SyncRun], None] | None = None
+
+
+@dataclass
+class Fetched:
+    """One constituent read for a chunk: the mapped record, or why there is none."""
+
+    cons_id: str
+    incoming: Incoming | None = None
+    source: str = SyncRecord.Source.API
+    error: Exception | None = None
+    donations: list[dict[str, str]] = field(default_factory=list)
+
+
+# --- entry point -----------------------------------------------------------------------------------------
+
+
+def run_inbound(integration: Integration, options: InboundOptions = InboundOptions()) -> SyncRun:
+    """Run (or resume) the inbound sync of ``integration``; returns the run, finished or paused.
+
+    Raises:
+        RunInProgress: another inbound run of this integration holds the lock.
+    """
+    with run_lock(integration, Direction.INBOUND) as lease:
+        context = load_context(integration)
+        run = None if options.dry_run or options.only_ids else _resumable(integration)
+        if run is None:
+            run = SyncRun.objects.create(
+                integration=integration,
+                direction=Direction.INBOUND,
+                trigger=options.trigger,
+                dry_run=options.dry_run,
+                initial_load=options.initial,
+                started_at=timezone.now(),
+            )
+        elif run.status == SyncRun.Status.PAUSED:
+            SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.RUNNING)
+            run.status = SyncRun.Status.RUNNING
+        try:
+            if not run.chunks.exists() and not run.files:
+                _prepare(context, run, options)
+            _work(context, run, options, lease)
+        except (RunLevelError, InboundFailed, ChangedFileError) as exc:
+            _finish(run, SyncRun.Status.FAILED, error=str(exc))
+        return SyncRun.objects.get(pk=run.pk)
+
+
+def _resumable(integration: Integration) -> SyncRun | None:
+    """An earlier run that did not finish (killed, or paused at the end of its window)."""
+    return (
+        SyncRun.objects.filter(
+            integration=integration,
+            direction=Direction.INBOUND,
+            dry_run=False,
+            status__in=[SyncRun.Status.RUNNING, SyncRun.Status.PAUSED],
+        )
+        .order_by("started_at")
+        .first()
+    )
+
+
+# --- preparing: files -> checkpointed chunks -------------------------------------------------------------
+
+
+class _ProcessedFiles:
+    """The fetcher's memory of processed files, backed by :class:`ProcessedFile`."""
+
+    def __init__(self, integration: Integration):
+        self.integration = integration
+
+    def seen(self, name: str, size: int, sha256: str) -> bool:
+        return ProcessedFile.objects.filter(
+            integration=self.integration, name=name, size=size, sha256=sha256
+        ).exists()
+
+    def remember(self, name: str, size: int, sha256: str) -> None:
+        raise AssertionError("files are remembered in the run's preparing transaction")
+
+
+def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> None:
+    integration = context.integration
+    if options.only_ids:
+        _write_chunks(run, [Fetched(cons_id) for cons_id in options.only_ids], [], [])
+        return
+    if options.files:
+        readers = [integration_services.open_changed_file(integration, path) for path in options.files]
+        fetched_files = [(path.name, path.stat().st_size, "") for path in options.files]
+        _prepare_from(context, run, options, readers, fetched_files)
+        return
+    source = integration_services.file_source(integration)
+    with fetch_changed_files(
+        source, integration_services.file_credentials(integration), _ProcessedFiles(integration)
+    ) as result:
+        if not result.files:
+            detail = f" Not ready (no manifest): {', '.join(result.not_ready)}." if result.not_ready else ""
+            run.error = f"No new changed-records file on {result.host}.{detail}"
+            run.save(update_fields=["error"])
+        readers = [
+            integration_services.open_changed_file(integration, item.path, name=item.name)
+            for item in result.files
+        ]
+        _prepare_from(
+            context, run, options, readers, [(item.name, item.size, item.sha256) for item in result.files]
+        )
+
+
+def _prepare_from(context, run, options, readers, files) -> None:
+    file_mode = context.integration.take_values_from_file and all(
+        context.plan.file_has_every_value(reader.headings) for reader in readers
+    )
+    items: dict[str, Fetched] = {}
+    bad_rows: list[BadRow] = []
+    for reader in readers:
+        for row in reader:
+            if isinstance(row, BadRow):
+                bad_rows.append(row)
+                continue
+            item = items.get(row.cons_id)
+            if item is None:
+                item = items[row.cons_id] = Fetched(row.cons_id)
+                if file_mode:
+                    item.incoming = mapping.from_file(context.plan, row)
+                    item.source = SyncRecord.Source.FILE
+            donation = _donation(context, row)
+            if donation is not None:
+                item.donations.append(donation)
+    if not options.dry_run:
+        for cons_id in _carried_over(context.integration):
+            items.setdefault(cons_id, Fetched(cons_id))
+        for cons_id in _due_for_reconciliation(context.integration, exclude=items):
+            items.setdefault(cons_id, Fetched(cons_id))
+    _write_chunks(run, list(items.values()), bad_rows, files if not options.dry_run else [])
+
+
+def _donation(context: SyncContext, row: Row) -> dict[str, str] | None:
+    headings = context.donation_headings
+    if "transaction_id" not in headings:
+        return None
+    values = {attribute: row.get(column_key(heading)) for attribute, heading in headings.items()}
+    return values if values.get("transaction_id") else None
+
+
+def _carried_over(integration: Integration) -> list[str]:
+    return list(integration.pending_constituents.values_list("constituent_id", flat=True))
+
+
+def _due_for_reconciliation(integration: Integration, exclude: dict[str, Any]) -> list[str]:
+    """Linked, subscribed constituents to re-read (policy row 10): each at least every 7 days."""
+    linked = LinkSnapshot.objects.filter(integration=integration, opted_in=True, profile__isnull=False)
+    budget = math.ceil(linked.count() / RECONCILE_EVERY.days)
+    if not budget:
+        return []
+    stale = timezone.now() - RECONCILE_EVERY + timedelta(days=1)
+    due = linked.exclude(reconciled_at__gt=stale).order_by(F("reconciled_at").asc(nulls_first=True), "id")
+    return [
+        cons_id for cons_id in due.values_list("constituent_id", flat=True)[:budget] if cons_id not in exclude
+    ]
+
+
+def _write_chunks(run: SyncRun, items: list[Fetched], bad_rows: list[BadRow], files) -> None:
+    with transaction.atomic():
+        chunks = []
+        for position, start in enumerate(range(0, len(items), CHUNK_SIZE)):
+            chunks.append(
+                InboundChunk(
+                    run=run,
+                    position=position,
+                    constituent_ids=[_item_json(item) for item in items[start : start + CHUNK_SIZE]],
+                )
+            )
+        InboundChunk.objects.bulk_create(chunks, batch_size=200)
+        SyncRecord.objects.bulk_create(
+            [
+                SyncRecord(
+                    run=run,
+                    direction=Direction.INBOUND,
+                    category=Category.VALIDATION_ERROR,
+                    reason=str(bad),
+                    source=SyncRecord.Source.FILE,
+                )
+                for bad in bad_rows
+            ],
+            batch_size=1000,
+        )
+        ProcessedFile.objects.bulk_create(
+            [
+                ProcessedFile(integration=run.integration, name=name, size=size, sha256=sha256, run=run)
+                for name, size, sha256 in files
+            ],
+            ignore_conflicts=True,
+        )
+        run.files = [name for name, _size, _sha in files] or ["(none)"]
+        run.total = len(items)
+        run.counts = {Category.VALIDATION_ERROR.value: len(bad_rows)} if bad_rows else {}
+        run.save(update_fields=["files", "total", "counts"])
+
+
+def _item_json(item: Fetched) -> Any:
+    if item.incoming is None and not item.donations:
+        return item.cons_id
+    value: dict[str, Any] = {"id": item.cons_id}
+    if item.incoming is not None:
+        incoming = item.incoming
+        value["file"] = {
+            "fields": dict(incoming.fields),
+            "phone_raw": incoming.phone_raw,
+            "phone": incoming.phone,
+            "phone_problem": incoming.phone_problem,
+            "opted_in": incoming.opted_in,
+            "modified_at": incoming.modified_at.isoformat() if incoming.modified_at else None,
+        }
+    if item.donations:
+        value["donations"] = item.donations
+    return value
+
+
+def _item_from_json(value: Any) -> Fetched:
+    if isinstance(value, str):
+        return Fetched(value)
+    item = Fetched(value["id"], donations=value.get("donations", []))
+    data = value.get("file")
+    if data is not None:
+        item.incoming = Incoming(
+            cons_id=item.cons_id,
+            fields=data["fields"],
+            phone_raw=data["phone_raw"],
+            phone=data["phone"],
+            phone_problem=data["phone_problem"],
+            opted_in=data["opted_in"],
+            modified_at=datetime.fromisoformat(data["modified_at"]) if data["modified_at"] else None,
+        )
+        item.source = SyncRecord.Source.FILE
+    return item
+
+
+# --- working through the chunks --------------------------------------------------------------------------
+
+
+class _Reader:
+    """getUser (and getUserCenters, getUserGroups when needed) on an event loop in a background thread."""
+
+    def __init__(self, context: SyncContext):
+        self.context = context
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="lumisync-inbound-reader", daemon=True
+        )
+        self.thread.start()
+        self.client = AsyncLuminateClient(integration_services.luminate_site_config(context.integration))
+
+    def read(self, items: list[Fetched]) -> Future:
+        return asyncio.run_coroutine_threadsafe(self._read(items), self.loop)
+
+    async def _read(self, items: list[Fetched]) -> list[Fetched]:
+        wanted = {item.cons_id: item for item in items if item.incoming is None}
+        if not wanted:
+            return items
+        centers: dict[str, list[str]] = {}
+        async with contextlib.aclosing(
+            self.client.get_users(list(wanted), fields=self.context.plan.api_fields())
+        ) as results:
+            async for result in results:
+                item = wanted[result.cons_id]
+                if result.ok:
+                    item.incoming = result.record  # mapped below, once centers are known
+                else:
+                    item.error = result.error
+        if self.context.rules.center_ids:
+            ok = [item for item in wanted.values() if item.error is None]
+            replies = await asyncio.gather(
+                *(self.client.get_user_centers(cons_id=item.cons_id) for item in ok), return_exceptions=True
+            )
+            for item, reply in zip(ok, replies, strict=True):
+                if isinstance(reply, RunLevelError):
+                    raise reply
+                if isinstance(reply, Exception):
+                    item.error = reply
+                else:
+                    centers[item.cons_id] = [str(center.get("id", "")) for center in reply]
+        for item in wanted.values():
+            if item.error is None:
+                item.incoming = mapping.from_api(
+                    self.context.plan, item.incoming, centers.get(item.cons_id, ())
+                )
+        return items
+
+    def groups(self, cons_id: str) -> set[str]:
+        future = asyncio.run_coroutine_threadsafe(self.client.get_user_groups(cons_id=cons_id), self.loop)
+        return {str(group.get("id", "")) for group in future.result()}
+
+    def close(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.client.aclose(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=30)
+        self.loop.close()
+
+
+def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) -> None:
+    chunks = list(run.chunks.filter(done=False).order_by("position"))
+    reader = _Reader(context) if chunks else None
+    try:
+        pending = reader.read(_items(chunks[0])) if chunks else None
+        for index, chunk in enumerate(chunks):
+            items = pending.result()
+            pending = reader.read(_items(chunks[index + 1])) if index + 1 < len(chunks) else None
+            _apply_chunk(context, run, chunk, items, reader, dry_run=run.dry_run)
+            lease.renew()
+            run.refresh_from_db(fields=["done", "counts"])
+            if options.progress:
+                options.progress(run)
+            if (
+                options.deadline is not None
+                and timezone.now() >= options.deadline
+                and index + 1 < len(chunks)
+            ):
+                if pending is not None:
+                    pending.cancel()
+                _finish(run, SyncRun.Status.PAUSED)
+                return
+            if context.integration.active and not run.dry_run and _deactivated(context.integration):
+                _finish(
+                    run,
+                    SyncRun.Status.PAUSED,
+                    error="Deactivated during the run; it resumes on reactivation.",
+                )
+                return
+    finally:
+        if reader is not None:
+            reader.close()
+    run.refresh_from_db()
+    bad = run.counts.get(Category.UNABLE_TO_UPDATE.value, 0) + run.counts.get(
+        Category.PROCESSING_ERROR.value, 0
+    )
+    _finish(run, SyncRun.Status.PARTIAL if bad else SyncRun.Status.SUCCEEDED)
+
+
+def _deactivated(integration: Integration) -> bool:
+    return not Integration.objects.filter(pk=integration.pk, active=True).exists()
+
+
+def _items(chunk: InboundChunk) -> list[Fetched]:
+    return [_item_from_json(value) for value in chunk.constituent_ids]
+
+
+def _finish(run: SyncRun, status: str, *, error: str = "") -> None:
+    run.status = status
+    run.finished_at = timezone.now()
+    if error:
+        run.error = error
+    run.save(update_fields=["status", "finished_at", "error"])
+
+
+# --- one chunk: decide, then apply in one transaction ---------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    item: Fetched
+    decision: Decision | None = None
+    category: str = ""
+    reason: str = ""
+    profile: Profile | None = None
+
+
+def _apply_chunk(context, run, chunk, items: list[Fetched], reader: _Reader, *, dry_run: bool) -> None:
+    organization = context.organization
+    records = [item for item in items if item.error is None and item.incoming is not None]
+    ids = [item.cons_id for item in items]
+    by_link = {
+        p.constituent_id: p for p in Profile.objects.filter(organization=organization, constituent_id__in=ids)
+    }
+    phones = {item.incoming.phone for item in records if item.incoming.phone}
+    by_phone = {
+        p.phone_number: p for p in Profile.objects.filter(organization=organization, phone_number__in=phones)
+    }
+    profiles = {p.pk: p for p in [*by_link.values(), *by_phone.values()]}
+    snapshots = {
+        s.constituent_id: s
+        for s in LinkSnapshot.objects.filter(integration=context.integration, constituent_id__in=ids)
+    }
+    subscriptions = subscriber_services.load_subscriptions(profiles.values())
+    winners = _phone_claims(records)
+
+    outcomes: list[_Outcome] = []
+    for item in items:
+        outcome = _Outcome(item)
+        outcomes.append(outcome)
+        if item.error is not None or item.incoming is None:
+            outcome.category, outcome.reason = _error_outcome(item)
+            outcome.profile = by_link.get(item.cons_id)
+            continue
+        record = item.incoming
+        if record.phone and winners.get(record.phone, record.cons_id) != record.cons_id:
+            outcome.category = Category.SKIPPED_MEMBERS
+            outcome.reason = (
+                f"Constituent {winners[record.phone]} claims the same mobile number {record.phone} "
+                "with a newer modification (or a higher ID)."
+            )
+            continue
+        linked = by_link.get(record.cons_id)
+        matched = by_phone.get(record.phone) if record.phone else None
+        snapshot = snapshots.get(record.cons_id)
+        decision = decide(
+            context.rules,
+            record,
+            by_link=_existing(linked, subscriptions, context),
+            by_phone=_existing(matched, subscriptions, context),
+            snapshot=_snapshot(snapshot),
+            path_for=lambda cons_id=record.cons_id: context.choice(_path_for(context, reader, cons_id)),
+        )
+        outcome.decision = decision
+        outcome.category = decision.category
+        outcome.reason = decision.reason
+        outcome.profile = profiles.get(decision.profile_id) if decision.profile_id else linked
+
+    with transaction.atomic():
+        if not dry_run:
+            _apply_decisions(context, run, outcomes, profiles, subscriptions)
+            _carry_over(context.integration, outcomes)
+        _report(run, outcomes)
+        counts: dict[str, int] = {}
+        for outcome in outcomes:
+            counts[str(outcome.category)] = counts.get(str(outcome.category), 0) + 1
+        locked = SyncRun.objects.select_for_update().get(pk=run.pk)
+        locked.done += len(outcomes)
+        for category, number in counts.items():
+            locked.counts[category] = locked.counts.get(category, 0) + number
+        locked.would_text_without_opt_in += sum(
+            1
+            for outcome in outcomes
+            if outcome.decision
+            and outcome.decision.subscribe_path
+            and not outcome.decision.subscribe_path.requires_confirmation
+            and not outcome.item.incoming.opted_in
+        )
+        locked.save(update_fields=["done", "counts", "would_text_without_opt_in"])
+        InboundChunk.objects.filter(pk=chunk.pk).update(done=True, constituent_ids=[])
+
+
+def _error_outcome(item: Fetched) -> tuple[str, str]:
+    error = item.error
+    if isinstance(error, NotFound):
+        return Category.PROCESSING_ERROR, (
+            f"Constituent {item.cons_id} was not found in Luminate (deleted or merged); any link is kept."
+        )
+    if isinstance(error, TransientError):
+        return (
+            Category.UNABLE_TO_UPDATE,
+            f"Luminate did not answer after retries ({error}); retried next run.",
+        )
+    return Category.PROCESSING_ERROR, f"Luminate refused to read constituent {item.cons_id}: {error}"
+
+
+def _phone_claims(records: Iterable[Fetched]) -> dict[str, str]:
+    """For each mobile number claimed in the chunk, the constituent that wins it (newest, then highest ID)."""
+    best: dict[str, tuple] = {}
+    for item in records:
+        record = item.incoming
+        if not record.phone:
+            continue
+        key = (
+            record.modified_at.timestamp() if record.modified_at else float("-inf"),
+            int(record.cons_id or 0),
+        )
+        if record.phone not in best or key > best[record.phone][0]:
+            best[record.phone] = (key, record.cons_id)
+    return {phone: cons_id for phone, (_key, cons_id) in best.items()}
+
+
+def _synced_status(profile: Profile, subscriptions, context: SyncContext) -> str:
+    statuses = {
+        sub.status
+        for campaign_id, sub in subscriptions.get(profile.pk, {}).items()
+        if campaign_id in context.synced_campaign_ids
+    }
+    if Subscription.Status.ACTIVE in statuses:
+        return "active"
+    if Subscription.Status.PENDING in statuses:
+        return "pending"
+    if Subscription.Status.OPTED_OUT in statuses:
+        return "opted_out"
+    return "never"
+
+
+def _existing(profile: Profile | None, subscriptions, context) -> Existing | None:
+    if profile is None:
+        return None
+    return Existing(
+        profile_id=profile.pk,
+        constituent_id=profile.constituent_id,
+        phone=profile.phone_number,
+        fields={name: getattr(profile, name) for name in PROFILE_FIELDS},
+        opted_out_globally=profile.is_globally_opted_out,
+        synced_status=_synced_status(profile, subscriptions, context),
+        updated_at=profile.updated_at,
+    )
+
+
+def _snapshot(snapshot: LinkSnapshot | None) -> Snapshot | None:
+    if snapshot is None:
+        return None
+    return Snapshot(snapshot.fields, snapshot.opted_in, snapshot.phone or None, snapshot.modified_at)
+
+
+def _path_for(context: SyncContext, reader: _Reader, cons_id: str):
+    if not context.group_routes:
+        return context.default_path
+    return context.path_for_groups(reader.groups(cons_id))
+
+
+def _apply_decisions(
+    context, run, outcomes: list[_Outcome], profiles: dict[int, Profile], subscriptions
+) -> None:
+    organization = context.organization
+    now = timezone.now()
+    detail = f"Luminate sync run {run.pk}"
+    decided = [outcome for outcome in outcomes if outcome.decision is not None and outcome.decision.writes]
+
+    unlink = [profiles[o.decision.unlink_profile_id] for o in decided if o.decision.unlink_profile_id]
+    for profile in unlink:
+        profile.constituent_id = None
+    Profile.objects.bulk_update(unlink, ["constituent_id"])
+
+    new_profiles = []
+    for outcome in decided:
+        decision = outcome.decision
+        record = outcome.item.incoming
+        if decision.create:
+            profile = Profile(
+                organization=organization,
+                phone_number=record.phone,
+                source=Channel.LUMINATE,
+                source_detail=detail,
+                constituent_id=record.cons_id,
+                luminate_synced_at=now,
+                **{name: new for name, (_old, new) in decision.field_changes.items()},
+            )
+            new_profiles.append(profile)
+            outcome.profile = profile
+    Profile.objects.bulk_create(new_profiles, batch_size=500)
+    for profile in new_profiles:
+        subscriptions[profile.pk] = {}
+
+    changed_fields: set[str] = set()
+    updated = []
+    for outcome in decided:
+        decision = outcome.decision
+        if decision.create or decision.profile_id is None:
+            continue
+        profile = profiles[decision.profile_id]
+        for name, (_old, new) in decision.field_changes.items():
+            setattr(profile, name, new)
+            changed_fields.add(name)
+        if decision.link:
+            profile.constituent_id = outcome.item.cons_id
+        profile.luminate_synced_at = now
+        updated.append(profile)
+    if updated:
+        Profile.objects.bulk_update(
+            updated,
+            sorted(changed_fields | {"constituent_id", "luminate_synced_at", "updated_at"}),
+            batch_size=500,
+        )
+
+    paths = context.paths_by_id
+    for outcome in decided:
+        decision = outcome.decision
+        if decision.withdraw_profile_id:
+            _withdraw(context, profiles[decision.withdraw_profile_id], subscriptions, detail)
+        if decision.subscribe_path is not None:
+            result = subscriber_services.opt_in(
+                outcome.profile,
+                paths[decision.subscribe_path.path_id],
+                channel=Channel.LUMINATE,
+                source_detail=detail,
+                subscriptions=subscriptions.setdefault(outcome.profile.pk, {}),
+            )
+            if result.outcome == subscriber_services.Outcome.REFUSED_OPTED_OUT:
+                outcome.reason += f" {result.reason}"
+
+    _save_snapshots(context, outcomes, now)
+    FieldConflict.objects.bulk_create(
+        [
+            FieldConflict(
+                integration=context.integration,
+                profile=outcome.profile,
+                constituent_id=outcome.item.cons_id,
+                field=name,
+                ours=ours,
+                theirs=theirs,
+            )
+            for outcome in outcomes
+            if outcome.decision is not None and outcome.profile is not None
+            for name, (ours, theirs) in outcome.decision.held_conflicts.items()
+        ]
+    )
+    for outcome in outcomes:
+        for donation in outcome.item.donations:
+            _record_donation(organization, outcome, donation)
+
+
+def _withdraw(context: SyncContext, profile: Profile, subscriptions, detail: str) -> None:
+    for campaign_id, sub in list(subscriptions.get(profile.pk, {}).items()):
+        if campaign_id in context.synced_campaign_ids and sub.status != Subscription.Status.OPTED_OUT:
+            subscriber_services.opt_out(
+                profile,
+                sub.campaign,
+                channel=Channel.LUMINATE,
+                source_detail=f"Luminate opt-in withdrawn ({detail})",
+                subscriptions=subscriptions[profile.pk],
+            )
+
+
+def _save_snapshots(context: SyncContext, outcomes: list[_Outcome], now) -> None:
+    rows = []
+    for outcome in outcomes:
+        decision = outcome.decision
+        if decision is None or decision.next_snapshot is None:
+            continue
+        snapshot = decision.next_snapshot
+        profile = outcome.profile
+        rows.append(
+            LinkSnapshot(
+                integration=context.integration,
+                constituent_id=outcome.item.cons_id,
+                profile=profile if profile is not None and profile.pk else None,
+                fields=dict(snapshot.fields),
+                opted_in=snapshot.opted_in,
+                phone=snapshot.phone or "",
+                modified_at=snapshot.modified_at,
+                synced_at=now,
+                reconciled_at=now,
+            )
+        )
+    LinkSnapshot.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["integration", "constituent_id"],
+        update_fields=["profile", "fields", "opted_in", "phone", "modified_at", "synced_at", "reconciled_at"],
+        batch_size=500,
+    )
+    seen = [outcome.item.cons_id for outcome in outcomes if outcome.decision is not None]
+    LinkSnapshot.objects.filter(integration=context.integration, constituent_id__in=seen).update(
+        reconciled_at=now
+    )
+
+
+def _record_donation(organization, outcome: _Outcome, donation: dict[str, str]) -> None:
+    billing = {"street1": donation.get("billing_street1", "")}
+    try:
+        subscriber_services.record_donation(
+            organization,
+            transaction_id=donation["transaction_id"],
+            form_id=donation.get("form_id", ""),
+            level_id=donation.get("level_id", ""),
+            donor_email=donation.get("donor_email", ""),
+            amount=donation.get("amount") or None,
+            billing_address=billing,
+            profile=outcome.profile if outcome.profile is not None and outcome.profile.pk else None,
+            channel=Channel.LUMINATE,
+        )
+    except subscriber_services.DonationError as exc:
+        outcome.reason += f" Donation not recorded: {exc}"
+
+
+def _carry_over(integration: Integration, outcomes: list[_Outcome]) -> None:
+    retry = [o.item.cons_id for o in outcomes if o.category == Category.UNABLE_TO_UPDATE]
+    done = [o.item.cons_id for o in outcomes if o.category != Category.UNABLE_TO_UPDATE]
+    PendingConstituent.objects.filter(integration=integration, constituent_id__in=done).delete()
+    existing = set(
+        PendingConstituent.objects.filter(integration=integration, constituent_id__in=retry).values_list(
+            "constituent_id", flat=True
+        )
+    )
+    PendingConstituent.objects.filter(integration=integration, constituent_id__in=existing).update(
+        attempts=F("attempts") + 1
+    )
+    PendingConstituent.objects.bulk_create(
+        [
+            PendingConstituent(integration=integration, constituent_id=cons_id)
+            for cons_id in retry
+            if cons_id not in existing
+        ]
+    )
+
+
+def _report(run: SyncRun, outcomes: list[_Outcome]) -> None:
+    rows = []
+    for outcome in outcomes:
+        record = outcome.item.incoming
+        profile = outcome.profile if outcome.profile is not None and outcome.profile.pk else None
+        decision = outcome.decision
+        changes = (
+            {name: [old, new] for name, (old, new) in decision.field_changes.items()} if decision else {}
+        )
+        fields = record.fields if record is not None else {}
+        rows.append(
+            SyncRecord(
+                run=run,
+                direction=Direction.INBOUND,
+                constituent_id=outcome.item.cons_id,
+                profile=profile,
+                mobile=(record.phone or record.phone_raw)
+                if record is not None
+                else (profile.phone_number if profile else ""),
+                first_name=fields.get("first_name", "")[:100],
+                last_name=fields.get("last_name", "")[:100],
+                email=fields.get("email", "")[:255],
+                profile_status=profile.get_status_display() if profile is not None else "",
+                category=str(outcome.category),
+                reason=outcome.reason.strip(),
+                source=outcome.item.source,
+                changes=changes,
+            )
+        )
+    SyncRecord.objects.bulk_create(rows, batch_size=500)

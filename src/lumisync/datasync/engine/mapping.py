@@ -1,0 +1,119 @@
+"""From a Luminate record (API or file row) to the policy's :class:`Incoming`, by the field mappings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from lumisync.datasync.engine.policy import PROFILE_FIELDS, Incoming
+from lumisync.luminate.files import Row, column_key
+from lumisync.subscribers.phones import InvalidPhoneNumber, NotAMobileNumber, normalize_mobile
+from lumisync.subscribers.services import normalize_email
+
+_TRUE = frozenset({"true", "t", "yes", "y", "1"})
+
+
+@dataclass(frozen=True)
+class Column:
+    """One mapped field: our attribute, its Luminate API name and its CSV heading (may be empty)."""
+
+    attribute: str
+    api_name: str
+    csv_heading: str
+
+
+@dataclass(frozen=True)
+class MappingPlan:
+    """The integration's mappings, reduced to what reading one record needs."""
+
+    opt_in: Column
+    phone: Column
+    constituent_id: Column
+    profile: tuple[Column, ...]
+    donation: tuple[Column, ...]
+    required: frozenset[str]
+    region: str
+
+    def api_fields(self) -> list[str]:
+        """The ``fields`` to ask getUser for (plus the modify time the policy compares)."""
+        names = [self.constituent_id.api_name, self.phone.api_name, self.opt_in.api_name, "modify_time"]
+        names += [column.api_name for column in self.profile]
+        return [name for name in dict.fromkeys(names) if name]
+
+    def file_has_every_value(self, headings: Iterable[str]) -> bool:
+        """Whether a file with these headings carries every mapped constituent value (file mode)."""
+        present = {column_key(heading) for heading in headings}
+        needed = [self.constituent_id, self.phone, self.opt_in, *self.profile]
+        return all(column.csv_heading and column_key(column.csv_heading) in present for column in needed)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value.strip() if isinstance(value, str) else str(value)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return _text(value).lower() in _TRUE
+
+
+def _phone(raw: str, region: str) -> tuple[str | None, str | None]:
+    if not raw:
+        return None, None
+    try:
+        return normalize_mobile(raw, region), None
+    except NotAMobileNumber:
+        return None, f"The mobile number {raw!r} is a fixed line or cannot receive texts."
+    except InvalidPhoneNumber:
+        return None, f"The mobile number {raw!r} is not a valid number for region {region}."
+
+
+def _email(raw: str) -> str:
+    try:
+        return normalize_email(raw)
+    except ValueError:
+        return ""
+
+
+def _incoming(plan: MappingPlan, cons_id: str, get, modified_at: datetime | None, centers) -> Incoming:
+    fields = {column.attribute: _text(get(column)) for column in plan.profile}
+    for name in PROFILE_FIELDS:
+        fields.setdefault(name, "")
+    fields["email"] = _email(fields["email"])
+    phone_raw = _text(get(plan.phone))
+    phone, problem = _phone(phone_raw, plan.region)
+    return Incoming(
+        cons_id=cons_id,
+        fields=fields,
+        phone_raw=phone_raw,
+        phone=phone,
+        phone_problem=problem,
+        opted_in=_boolean(get(plan.opt_in)),
+        centers=frozenset(centers),
+        modified_at=modified_at,
+    )
+
+
+def from_api(plan: MappingPlan, record: Mapping[str, Any], centers: Iterable[str] = ()) -> Incoming:
+    """A getUser record (the client's flat dict) as the policy sees it."""
+    modified = record.get("modify_time")
+    return _incoming(
+        plan,
+        _text(record.get("cons_id")),
+        lambda column: record.get(column.api_name),
+        modified if isinstance(modified, datetime) else None,
+        centers,
+    )
+
+
+def from_file(plan: MappingPlan, row: Row) -> Incoming:
+    """A changed-records row as the policy sees it (file mode: no getUser)."""
+
+    def get(column: Column) -> str:
+        return row.get(column_key(column.csv_heading)) if column.csv_heading else ""
+
+    return _incoming(plan, row.cons_id, get, row.modify_time, ())

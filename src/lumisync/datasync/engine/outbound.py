@@ -1,0 +1,548 @@
+"""The outbound sync (platform → Luminate): consent state and calls, per profile, per ``policy.md``.
+
+The platform's consent event log is read past a cursor into :class:`OutboundItem` rows (one per event and
+integration), so delivery state survives any crash. What is sent for consent is the profile's state at the
+moment of sending, not a replay: the opt-in field is true while the profile has an active subscription in
+a synced campaign, false once it has none. All of a profile's pending consent items are answered by one
+write, so an opt-out never waits behind an earlier failed opt-in: it supersedes it. Consent changes the
+inbound sync made (channel Luminate) are never exported. Calls go through ``takeAction``, which Luminate
+cannot de-duplicate: each is marked in flight before the call and, after a crash, reconciled against the
+constituent's interactions instead of being sent again.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from lumisync.datasync import services as integration_services
+from lumisync.datasync.engine.context import SyncContext, load_context
+from lumisync.datasync.engine.locks import run_lock
+from lumisync.datasync.engine.policy import PROFILE_FIELDS, Category
+from lumisync.datasync.models import (
+    Direction,
+    Integration,
+    LinkSnapshot,
+    OutboundCursor,
+    OutboundItem,
+    SyncRecord,
+    SyncRun,
+)
+from lumisync.luminate import (
+    LuminateClient,
+    MultipleMatches,
+    NotFound,
+    RecordLevelError,
+    RunLevelError,
+    TransientError,
+)
+from lumisync.subscribers.models import Call, Channel, ConsentEvent, Profile, Subscription
+
+MAX_BACKOFF = timedelta(hours=6)
+CALL_MARKER = "lumisync call {pk}"
+
+
+@dataclass(frozen=True)
+class OutboundOptions:
+    trigger: str = SyncRun.Trigger.COMMAND
+    dry_run: bool = False
+
+
+class _Skip(Exception):
+    """The profile cannot be exported now; ``category`` and the message say why."""
+
+    def __init__(self, category: str, message: str, *, final: bool):
+        super().__init__(message)
+        self.category = category
+        self.final = final
+
+
+def run_outbound(integration: Integration, options: OutboundOptions = OutboundOptions()) -> SyncRun:
+    """Export what changed on the platform since the last run; returns the finished run.
+
+    Raises:
+        RunInProgress: another outbound run of this integration holds the lock.
+    """
+    with run_lock(integration, Direction.OUTBOUND) as lease:
+        context = load_context(integration)
+        run = SyncRun.objects.create(
+            integration=integration,
+            direction=Direction.OUTBOUND,
+            trigger=options.trigger,
+            dry_run=options.dry_run,
+            started_at=timezone.now(),
+        )
+        try:
+            if not options.dry_run:
+                enqueue(context)
+            with LuminateClient(integration_services.luminate_site_config(context.integration)) as client:
+                exporter = _Exporter(context, client, run, dry_run=options.dry_run)
+                exporter.reconcile_in_flight()
+                for profile_id in _due_profiles(context.integration):
+                    exporter.export_profile(profile_id)
+                    lease.renew()
+                    if not options.dry_run and not _still_active(context.integration):
+                        exporter.stopped = True
+                        break
+        except RunLevelError as exc:
+            _close(run, SyncRun.Status.FAILED, str(exc))
+            return run
+        counts = dict(run.counts)
+        bad = counts.get(Category.PROCESSING_ERROR.value, 0) + counts.get(Category.UNABLE_TO_UPDATE.value, 0)
+        _close(run, SyncRun.Status.PARTIAL if bad else SyncRun.Status.SUCCEEDED, "")
+        return run
+
+
+def _still_active(integration: Integration) -> bool:
+    return Integration.objects.filter(pk=integration.pk, active=True).exists()
+
+
+def _close(run: SyncRun, status: str, error: str) -> None:
+    run.status = status
+    run.error = error
+    run.finished_at = timezone.now()
+    run.save(update_fields=["status", "error", "finished_at", "counts", "total", "done"])
+
+
+def enqueue(context: SyncContext) -> int:
+    """Turn new consent events and calls into outbound items; returns how many were added."""
+    integration = context.integration
+    with transaction.atomic():
+        cursor, _ = OutboundCursor.objects.select_for_update().get_or_create(integration=integration)
+        start = max(cursor.last_event_id, integration.outbound_start_event_id or 0)
+        events = list(
+            ConsentEvent.objects.filter(organization=integration.organization, id__gt=start)
+            .order_by("id")
+            .values("id", "profile_id", "kind", "channel", "campaign_id")
+        )
+        calls = list(
+            Call.objects.filter(organization=integration.organization, id__gt=cursor.last_call_id)
+            .order_by("id")
+            .values("id", "profile_id")
+        )
+        items = [
+            OutboundItem(
+                integration=integration,
+                kind=OutboundItem.Kind.OPT_IN
+                if event["kind"] == ConsentEvent.Kind.OPT_IN
+                else OutboundItem.Kind.OPT_OUT,
+                profile_id=event["profile_id"],
+                consent_event_id=event["id"],
+            )
+            for event in events
+            if _exported(context, event)
+        ]
+        items += [
+            OutboundItem(
+                integration=integration,
+                kind=OutboundItem.Kind.CALL,
+                profile_id=call["profile_id"],
+                call_id=call["id"],
+            )
+            for call in calls
+        ]
+        OutboundItem.objects.bulk_create(items, ignore_conflicts=True, batch_size=500)
+        if events:
+            cursor.last_event_id = events[-1]["id"]
+        if calls:
+            cursor.last_call_id = calls[-1]["id"]
+        cursor.save()
+    return len(items)
+
+
+def _exported(context: SyncContext, event: dict) -> bool:
+    """Echo suppression and scope: what the inbound sync did, and unconfirmed opt-ins, never go out."""
+    if event["channel"] == Channel.LUMINATE or event["kind"] == ConsentEvent.Kind.PENDING:
+        return False
+    campaign = event["campaign_id"]
+    return campaign is None or not context.synced_campaign_ids or campaign in context.synced_campaign_ids
+
+
+def _due_profiles(integration: Integration) -> list[int]:
+    now = timezone.now()
+    due = OutboundItem.objects.filter(
+        integration=integration,
+        status__in=[OutboundItem.Status.PENDING, OutboundItem.Status.WAITING],
+    ).filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    return list(dict.fromkeys(due.order_by("id").values_list("profile_id", flat=True)))
+
+
+class _Exporter:
+    def __init__(self, context: SyncContext, client: LuminateClient, run: SyncRun, *, dry_run: bool):
+        self.context = context
+        self.integration = context.integration
+        self.client = client
+        self.run = run
+        self.dry_run = dry_run
+        self.stopped = False
+        self.rng = random.Random()
+
+    # -- per profile ---------------------------------------------------------------------------------
+
+    def export_profile(self, profile_id: int) -> None:
+        profile = Profile.objects.get(pk=profile_id)
+        items = list(
+            OutboundItem.objects.filter(
+                integration=self.integration,
+                profile=profile,
+                status__in=[OutboundItem.Status.PENDING, OutboundItem.Status.WAITING],
+            ).order_by("id")
+        )
+        consent = [item for item in items if item.kind != OutboundItem.Kind.CALL]
+        calls = [item for item in items if item.kind == OutboundItem.Kind.CALL]
+        if consent:
+            self._export_consent(profile, consent)
+        for item in calls:
+            self._export_call(profile, item)
+
+    def _export_consent(self, profile: Profile, items: list[OutboundItem]) -> None:
+        opted_in = self._has_active_synced_subscription(profile)
+        try:
+            cons_id, category, reason = self._send_consent(profile, opted_in)
+        except _Skip as skip:
+            status = OutboundItem.Status.FAILED if skip.final else OutboundItem.Status.WAITING
+            if skip.category == Category.NO_EXPORT and skip.final:
+                status = OutboundItem.Status.DELIVERED
+            self._settle(items, status, skip.category, str(skip))
+            self._report(profile, skip.category, str(skip))
+            return
+        except TransientError as exc:
+            self._retry_later(items, exc)
+            self._report(
+                profile, Category.UNABLE_TO_UPDATE, f"Luminate did not answer ({exc}); retried later."
+            )
+            return
+        except RecordLevelError as exc:
+            self._settle(items, OutboundItem.Status.FAILED, Category.PROCESSING_ERROR, str(exc))
+            self._report(profile, Category.PROCESSING_ERROR, f"Luminate refused the write: {exc}")
+            return
+        superseded = len(items) > 1
+        self._settle(items, OutboundItem.Status.DELIVERED, category, reason)
+        if superseded:
+            reason += f" ({len(items)} consent changes answered by the profile's current state.)"
+        self._report(profile, category, reason, cons_id=cons_id)
+
+    def _send_consent(self, profile: Profile, opted_in: bool) -> tuple[str, str, str]:
+        opt_in_field = self.integration.opt_in_field
+        state = "true" if opted_in else "false"
+        if profile.constituent_id:
+            self._write_update(
+                profile, profile.constituent_id, {opt_in_field: opted_in, **self._phone(profile)}
+            )
+            return (
+                profile.constituent_id,
+                Category.UPDATED,
+                f"Set {opt_in_field} to {state} on the linked constituent.",
+            )
+        if not profile.email:
+            if opted_in:
+                raise _Skip(
+                    Category.NO_EXPORT,
+                    "No email and no constituent link yet: waits until the profile has an email.",
+                    final=False,
+                )
+            raise _Skip(
+                Category.NO_EXPORT, "Opt-out with no matching Luminate record: nothing to change.", final=True
+            )
+        found = self._find_by_email(profile)
+        if found is None:
+            if not opted_in:
+                raise _Skip(
+                    Category.NO_EXPORT,
+                    f"No Luminate record has the email {profile.email}: nothing to change.",
+                    final=True,
+                )
+            cons_id = self._create(profile)
+            return cons_id, Category.CREATED, f"Created constituent {cons_id} with {opt_in_field} true."
+        record = found
+        cons_id = record["cons_id"]
+        self._link(profile, cons_id)
+        fields = {opt_in_field: opted_in, **self._phone(profile)}
+        if opted_in:
+            fields.update(self._empty_in_luminate(profile, record))
+        self._write_update(profile, cons_id, fields)
+        filled = sorted(set(fields) - {opt_in_field, self.context.plan.phone.api_name})
+        extra = f"; filled empty fields {', '.join(filled)}" if filled else ""
+        return (
+            cons_id,
+            Category.UPDATED,
+            f"Linked by email to constituent {cons_id}; set {opt_in_field} to {state}{extra}.",
+        )
+
+    def _find_by_email(self, profile: Profile) -> dict | None:
+        try:
+            record = self.client.get_user(primary_email=profile.email, fields=self.context.plan.api_fields())
+        except NotFound:
+            return None
+        except MultipleMatches:
+            raise _Skip(
+                Category.SKIPPED_MEMBERS,
+                f"Several Luminate records have the email {profile.email}; resolve the duplicates in Luminate.",
+                final=True,
+            ) from None
+        cons_id = str(record.get("cons_id"))
+        other = (
+            Profile.objects.filter(organization=profile.organization, constituent_id=cons_id)
+            .exclude(pk=profile.pk)
+            .first()
+        )
+        if other is not None:
+            raise _Skip(
+                Category.SKIPPED_MEMBERS,
+                f"The Luminate record {cons_id} with the email {profile.email} is linked to another profile ({other.phone_number}).",
+                final=True,
+            )
+        return record
+
+    def _create(self, profile: Profile) -> str:
+        fields = {
+            column.api_name: value
+            for column in self.context.plan.profile
+            if (value := self._profile_value(profile, column.attribute))
+        }
+        fields.update({self.integration.opt_in_field: True, **self._phone(profile)})
+        if self.dry_run:
+            return "(new)"
+        try:
+            result = self.client.create(
+                fields,
+                interaction_subject="SMS opt-in",
+                interaction_body=f"Opted in to text messages as {profile.phone_number}.",
+                source=self.integration.source_code or None,
+                sub_source="lumisync",
+                no_welcome=True if self.integration.no_welcome == "1" else None,
+                add_center_ids=[c for c in self.integration.center_ids.split(",") if c.strip()],
+            )
+        except RecordLevelError as exc:
+            if getattr(exc, "code", None) != 11:
+                raise
+            # Duplicate: the record appeared since the lookup; handle it as found, never overwrite it.
+            record = self._find_by_email(profile)
+            if record is None:
+                raise
+            cons_id = record["cons_id"]
+            self._link(profile, cons_id)
+            self._write_update(
+                profile,
+                cons_id,
+                {
+                    self.integration.opt_in_field: True,
+                    **self._phone(profile),
+                    **self._empty_in_luminate(profile, record),
+                },
+            )
+            return cons_id
+        self._link(profile, result.cons_id)
+        self._snapshot(profile, result.cons_id, True)
+        return result.cons_id
+
+    def _write_update(self, profile: Profile, cons_id: str, fields: dict) -> None:
+        if self.dry_run:
+            return
+        self.client.update(
+            fields,
+            cons_id=cons_id,
+            interaction_subject="SMS opt-in status",
+            interaction_body=f"Text messaging consent of {profile.phone_number} synchronized.",
+        )
+        self._snapshot(profile, cons_id, bool(fields.get(self.integration.opt_in_field)))
+
+    def _empty_in_luminate(self, profile: Profile, record: dict) -> dict:
+        """The mapped fields empty in Luminate that the profile can fill (never overwrite a donor's data)."""
+        fields = {}
+        for column in self.context.plan.profile:
+            value = self._profile_value(profile, column.attribute)
+            if value and not record.get(column.api_name):
+                fields[column.api_name] = value
+        return fields
+
+    def _profile_value(self, profile: Profile, attribute: str) -> str:
+        value = getattr(profile, attribute, "") or ""
+        if not value and attribute in ("street1", "street2", "city", "state", "postal_code", "country"):
+            # A donation-form opt-in's billing address serves as the primary address.
+            value = getattr(profile, f"billing_{attribute}", "") or ""
+        return value
+
+    def _phone(self, profile: Profile) -> dict:
+        name = self.context.plan.phone.api_name
+        return {name: profile.phone_number} if name else {}
+
+    def _link(self, profile: Profile, cons_id: str) -> None:
+        if self.dry_run or profile.constituent_id == cons_id:
+            return
+        profile.constituent_id = cons_id
+        profile.luminate_synced_at = timezone.now()
+        profile.save(update_fields=["constituent_id", "luminate_synced_at", "updated_at"])
+
+    def _snapshot(self, profile: Profile, cons_id: str, opted_in: bool) -> None:
+        now = timezone.now()
+        LinkSnapshot.objects.update_or_create(
+            integration=self.integration,
+            constituent_id=cons_id,
+            defaults={
+                "profile": profile,
+                "fields": {name: getattr(profile, name) for name in PROFILE_FIELDS},
+                "opted_in": opted_in,
+                "phone": profile.phone_number,
+                "synced_at": now,
+            },
+        )
+        Profile.objects.filter(pk=profile.pk).update(luminate_synced_at=now)
+
+    def _has_active_synced_subscription(self, profile: Profile) -> bool:
+        if profile.is_globally_opted_out:
+            return False
+        active = Subscription.objects.filter(profile=profile, status=Subscription.Status.ACTIVE)
+        if self.context.synced_campaign_ids:
+            active = active.filter(campaign_id__in=self.context.synced_campaign_ids)
+        return active.exists()
+
+    # -- calls ---------------------------------------------------------------------------------------
+
+    def _export_call(self, profile: Profile, item: OutboundItem) -> None:
+        call = item.call
+        if not profile.constituent_id:
+            if not profile.email:
+                self._settle(
+                    [item], OutboundItem.Status.WAITING, Category.NO_EXPORT, "No link and no email yet."
+                )
+                self._report(profile, Category.NO_EXPORT, "Call waits: no constituent link and no email yet.")
+                return
+            try:
+                record = self._find_by_email(profile)
+            except _Skip as skip:
+                self._settle([item], OutboundItem.Status.FAILED, skip.category, str(skip))
+                self._report(profile, skip.category, str(skip))
+                return
+            except (TransientError, RecordLevelError) as exc:
+                self._retry_later([item], exc)
+                self._report(profile, Category.UNABLE_TO_UPDATE, f"Call not sent yet: {exc}")
+                return
+            if record is None:
+                self._settle(
+                    [item],
+                    OutboundItem.Status.WAITING,
+                    Category.NO_EXPORT,
+                    "No Luminate record for this email yet.",
+                )
+                self._report(
+                    profile, Category.NO_EXPORT, "Call waits: no Luminate record for this email yet."
+                )
+                return
+            self._link(profile, record["cons_id"])
+        if self.dry_run:
+            self._report(
+                profile,
+                Category.UPDATED,
+                f"Would record the call to {call.recipient_name} (alert {call.alert_id}).",
+            )
+            return
+        OutboundItem.objects.filter(pk=item.pk).update(
+            status=OutboundItem.Status.IN_FLIGHT, attempts=item.attempts + 1
+        )
+        try:
+            self.client.take_call_action(
+                cons_id=profile.constituent_id,
+                alert_id=call.alert_id,
+                called=call.status == Call.Status.COMPLETED,
+                contact_name=call.recipient_name or call.recipient_id,
+                note=self._call_note(call),
+            )
+        except TransientError as exc:
+            # The request may have reached Luminate: reconcile before any resend.
+            self._report(
+                profile,
+                Category.UNABLE_TO_UPDATE,
+                f"Call left in flight after an error ({exc}); reconciled next run.",
+            )
+            return
+        except RecordLevelError as exc:
+            self._settle([item], OutboundItem.Status.FAILED, Category.PROCESSING_ERROR, str(exc))
+            self._report(profile, Category.PROCESSING_ERROR, f"Luminate refused the call: {exc}")
+            return
+        self._settle([item], OutboundItem.Status.DELIVERED, Category.UPDATED, "Call recorded.")
+        self._report(
+            profile,
+            Category.UPDATED,
+            f"Recorded the call to {call.recipient_name or call.recipient_id} (alert {call.alert_id}).",
+        )
+
+    @staticmethod
+    def _call_note(call: Call) -> str:
+        return (
+            f"Started {call.started_at:%Y-%m-%d %H:%M:%S %Z}, {call.duration_seconds} s, {call.get_status_display()}. "
+            + CALL_MARKER.format(pk=call.pk)
+        )
+
+    def reconcile_in_flight(self) -> None:
+        """Calls marked in flight by a run that died: delivered if Luminate has them, else sent again."""
+        stuck = OutboundItem.objects.filter(
+            integration=self.integration, status=OutboundItem.Status.IN_FLIGHT
+        ).select_related("call", "profile")
+        for item in stuck:
+            marker = CALL_MARKER.format(pk=item.call_id)
+            try:
+                interactions = self.client.get_user_interactions(cons_id=item.profile.constituent_id)
+            except (TransientError, RecordLevelError):
+                continue
+            if any(marker in _interaction_text(interaction) for interaction in interactions):
+                self._settle(
+                    [item],
+                    OutboundItem.Status.DELIVERED,
+                    Category.UPDATED,
+                    "Found in Luminate after a crash.",
+                )
+            else:
+                OutboundItem.objects.filter(pk=item.pk).update(status=OutboundItem.Status.PENDING)
+
+    # -- bookkeeping ---------------------------------------------------------------------------------
+
+    def _settle(self, items: list[OutboundItem], status: str, category: str, message: str) -> None:
+        if self.dry_run:
+            return
+        OutboundItem.objects.filter(pk__in=[item.pk for item in items]).update(
+            status=status,
+            category=str(category),
+            last_error="" if status == OutboundItem.Status.DELIVERED else message,
+        )
+
+    def _retry_later(self, items: list[OutboundItem], exc: Exception) -> None:
+        if self.dry_run:
+            return
+        for item in items:
+            attempts = item.attempts + 1
+            delay = min(MAX_BACKOFF, timedelta(minutes=2) * 2 ** min(attempts, 12))
+            OutboundItem.objects.filter(pk=item.pk).update(
+                attempts=attempts,
+                status=OutboundItem.Status.PENDING,
+                next_attempt_at=timezone.now() + delay * self.rng.uniform(0.5, 1.0),
+                last_error=str(exc),
+            )
+
+    def _report(self, profile: Profile, category: str, reason: str, *, cons_id: str = "") -> None:
+        SyncRecord.objects.create(
+            run=self.run,
+            direction=Direction.OUTBOUND,
+            constituent_id=cons_id or profile.constituent_id or "",
+            profile=profile,
+            mobile=profile.phone_number,
+            first_name=profile.first_name,
+            last_name=profile.last_name,
+            email=profile.email,
+            profile_status=profile.get_status_display(),
+            category=str(category),
+            reason=reason,
+            source=SyncRecord.Source.PLATFORM,
+        )
+        self.run.total += 1
+        self.run.done += 1
+        self.run.counts[str(category)] = self.run.counts.get(str(category), 0) + 1
+
+
+def _interaction_text(interaction: dict) -> str:
+    return " ".join(str(value) for value in interaction.values() if value)
