@@ -11,6 +11,12 @@ TEST_KEY = Fernet.generate_key().decode()
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The production hasher is deliberately slow; tests hash many passwords.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _encryption_keys(settings):
     settings.LUMISYNC_ENCRYPTION_KEYS = TEST_KEY
     crypto._keyring.cache_clear()

@@ -108,6 +108,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = HOME / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
 
 LOGGING = {
     "version": 1,
@@ -131,13 +132,26 @@ LUMISYNC_KEY_FILE = Path(os.environ.get("LUMISYNC_KEY_FILE", HOME / "encryption.
 LUMISYNC_ALLOW_PRIVATE_HOSTS = (
     os.environ.get("LUMISYNC_ALLOW_PRIVATE_HOSTS", "0" if PRODUCTION else "1") == "1"
 )
+# Plain http:// to a Luminate API or file relay: only for a simulator on loopback.
+LUMISYNC_ALLOW_INSECURE_HTTP = (
+    os.environ.get("LUMISYNC_ALLOW_INSECURE_HTTP", "0" if PRODUCTION else "1") == "1"
+)
+# The addresses of this installation to add to Luminate's "API IP Filter Block" (comma-separated).
+LUMISYNC_API_IP_ADDRESSES = os.environ.get("LUMISYNC_API_IP_ADDRESSES", "")
 
 # Login throttling: this many failures per username or address within the window cool the login off.
 LUMISYNC_LOGIN_MAX_FAILURES = int(os.environ.get("LUMISYNC_LOGIN_MAX_FAILURES", "5"))
 LUMISYNC_LOGIN_COOLOFF_SECONDS = int(os.environ.get("LUMISYNC_LOGIN_COOLOFF_SECONDS", "900"))
+# Behind N reverse proxies, the client address is the Nth X-Forwarded-For hop from the right.
+LUMISYNC_TRUSTED_PROXY_COUNT = int(os.environ.get("LUMISYNC_TRUSTED_PROXY_COUNT", "0"))
 
 # Outbound SMS: "log" records messages without sending; "twilio" posts to a Twilio-compatible API.
 LUMISYNC_SMS_BACKEND = os.environ.get("LUMISYNC_SMS_BACKEND", "log")
+LUMISYNC_SMS_TIMEOUT_SECONDS = float(os.environ.get("LUMISYNC_SMS_TIMEOUT_SECONDS", "10"))
+LUMISYNC_SMS_MAX_ATTEMPTS = int(os.environ.get("LUMISYNC_SMS_MAX_ATTEMPTS", "5"))
+# The public root the SMS provider reaches (https://sms.example.org): delivery-status callbacks and
+# signature checks behind a proxy need it.
+LUMISYNC_PUBLIC_URL = os.environ.get("LUMISYNC_PUBLIC_URL", "")
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -159,4 +173,6 @@ WHITENOISE_USE_FINDERS = True
 # Work `lumisync serve` runs in the background beside the web app: dotted path -> interval in seconds.
 LUMISYNC_PERIODIC_TASKS = {
     "lumisync.messaging.services.send_due_messages": 30,
+    "lumisync.datasync.engine.schedule.tick": 60,
+    "lumisync.datasync.report.purge_expired": 86400,
 }

@@ -86,4 +86,6 @@ class LoginAttempt(models.Model):
         ordering = ["-attempted_at"]
 
     def __str__(self) -> str:
-        return f"Failed sign-in for {self.username!r} from {self.address} at {self.attempted_at:%Y-%m-%d %H:%M}"
+        return (
+            f"Failed sign-in for {self.username!r} from {self.address} at {self.attempted_at:%Y-%m-%d %H:%M}"
+        )

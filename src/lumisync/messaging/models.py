@@ -19,6 +19,10 @@ class ProviderAccount(models.Model):
     from_number = models.CharField(max_length=20, help_text="The sending number or short code, E.164.")
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        # Inbound texts find their organization by the number they were sent to.
+        constraints = [models.UniqueConstraint(fields=["from_number"], name="one_organization_per_number")]
+
     def __str__(self) -> str:
         return f"SMS provider for {self.organization}"
 
@@ -48,8 +52,16 @@ class Message(models.Model):
     body = models.TextField()
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
     not_before = models.DateTimeField(help_text="Not sent before this time (the recipient's sending window).")
+    is_reply = models.BooleanField(
+        default=False, help_text="Answers a text the person just sent, so it skips the sending window."
+    )
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Delivery attempts made so far.")
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a sender took it; a stale claim is released after a crash."
+    )
     sent_at = models.DateTimeField(null=True, blank=True)
     provider_sid = models.CharField(max_length=64, blank=True, db_index=True)
+    error_code = models.CharField(max_length=20, blank=True, help_text="The provider's error code, if any.")
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

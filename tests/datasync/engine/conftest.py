@@ -6,10 +6,20 @@ import pytest
 
 from lumisync.datasync import services
 from lumisync.datasync.models import Integration
+from lumisync.luminate import RetryPolicy
 from lumisync.simulator import SimulatorConfig, running_simulator
 from lumisync.subscribers.models import Campaign, OptInPath
 
 STOP_HELP = " Reply HELP for help, STOP to opt out."
+
+
+@pytest.fixture(autouse=True)
+def _quick_client(settings):
+    # Faults in these tests are injected on purpose: give up on them in milliseconds, not minutes.
+    settings.LUMISYNC_LUMINATE_CLIENT = {
+        "read_timeout": 1.0,
+        "retry": RetryPolicy(max_attempts=3, base=0.01, cap=0.05),
+    }
 
 
 @pytest.fixture

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
+from django.conf import settings
+
+from lumisync.datasync import services as integration_services
 from lumisync.datasync.engine.mapping import Column, MappingPlan
 from lumisync.datasync.engine.policy import PathChoice, Rules
 from lumisync.datasync.mappings import DEFAULTS_BY_FIELD
 from lumisync.datasync.models import OPT_IN_FIELD, FieldMapping, Integration, MappingKind
+from lumisync.luminate import SiteConfig
 from lumisync.subscribers.models import OptInPath
 
 
@@ -49,6 +54,14 @@ class SyncContext:
         if self.default_path is not None:
             paths.append(self.default_path)
         return {path.pk: path for path in paths}
+
+
+def site_config(integration: Integration) -> SiteConfig:
+    """The integration's Luminate client settings, with the operator's ``LUMISYNC_LUMINATE_CLIENT``
+    overrides (a dict of :class:`SiteConfig` fields such as ``read_timeout`` or ``retry``) applied."""
+    site = integration_services.luminate_site_config(integration)
+    overrides = getattr(settings, "LUMISYNC_LUMINATE_CLIENT", None)
+    return dataclasses.replace(site, **overrides) if overrides else site
 
 
 def _column(row: FieldMapping, integration: Integration) -> Column:

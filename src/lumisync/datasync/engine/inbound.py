@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import threading
@@ -28,7 +29,7 @@ from django.utils import timezone
 
 from lumisync.datasync import services as integration_services
 from lumisync.datasync.engine import mapping
-from lumisync.datasync.engine.context import SyncContext, load_context
+from lumisync.datasync.engine.context import SyncContext, load_context, site_config
 from lumisync.datasync.engine.locks import run_lock
 from lumisync.datasync.engine.policy import (
     PROFILE_FIELDS,
@@ -85,6 +86,8 @@ class Fetched:
     source: str = SyncRecord.Source.API
     error: Exception | None = None
     donations: list[dict[str, str]] = field(default_factory=list)
+    # The file's modify time, for the policy's row 13 when getUser does not report one.
+    modified_at: datetime | None = None
 
 
 # --- entry point -----------------------------------------------------------------------------------------
@@ -116,8 +119,26 @@ def run_inbound(integration: Integration, options: InboundOptions = InboundOptio
                 _prepare(context, run, options)
             _work(context, run, options, lease)
         except (RunLevelError, InboundFailed, ChangedFileError) as exc:
-            _finish(run, SyncRun.Status.FAILED, error=str(exc))
+            _fail(run, str(exc))
         return SyncRun.objects.get(pk=run.pk)
+
+
+def _fail(run: SyncRun, error: str) -> None:
+    """A run-level failure: one Validation Error row says why; what the run had not done waits for the next."""
+    with transaction.atomic():
+        SyncRecord.objects.create(
+            run=run,
+            direction=Direction.INBOUND,
+            category=Category.VALIDATION_ERROR,
+            reason=f"The run stopped: {error}",
+            source=SyncRecord.Source.API,
+        )
+        locked = SyncRun.objects.select_for_update().get(pk=run.pk)
+        key = Category.VALIDATION_ERROR.value
+        locked.counts[key] = locked.counts.get(key, 0) + 1
+        locked.save(update_fields=["counts"])
+    run.refresh_from_db(fields=["counts"])
+    _finish(run, SyncRun.Status.FAILED, error=error)
 
 
 def _resumable(integration: Integration) -> SyncRun | None:
@@ -192,19 +213,28 @@ def _prepare_from(context, run, options, readers, files) -> None:
                 continue
             item = items.get(row.cons_id)
             if item is None:
-                item = items[row.cons_id] = Fetched(row.cons_id)
+                item = items[row.cons_id] = Fetched(row.cons_id, modified_at=row.modify_time)
                 if file_mode:
                     item.incoming = mapping.from_file(context.plan, row)
                     item.source = SyncRecord.Source.FILE
+            elif row.modify_time is not None and (
+                item.modified_at is None or row.modify_time > item.modified_at
+            ):
+                item.modified_at = row.modify_time
             donation = _donation(context, row)
             if donation is not None:
                 item.donations.append(donation)
+    abandoned: list[int] = []
     if not options.dry_run:
+        for chunk in _abandoned_chunks(context.integration):
+            abandoned.append(chunk.pk)
+            for item in _items(chunk):
+                items.setdefault(item.cons_id, item)
         for cons_id in _carried_over(context.integration):
             items.setdefault(cons_id, Fetched(cons_id))
         for cons_id in _due_for_reconciliation(context.integration, exclude=items):
             items.setdefault(cons_id, Fetched(cons_id))
-    _write_chunks(run, list(items.values()), bad_rows, files if not options.dry_run else [])
+    _write_chunks(run, list(items.values()), bad_rows, files if not options.dry_run else [], abandoned)
 
 
 def _donation(context: SyncContext, row: Row) -> dict[str, str] | None:
@@ -213,6 +243,19 @@ def _donation(context: SyncContext, row: Row) -> dict[str, str] | None:
         return None
     values = {attribute: row.get(column_key(heading)) for attribute, heading in headings.items()}
     return values if values.get("transaction_id") else None
+
+
+def _abandoned_chunks(integration: Integration) -> list[InboundChunk]:
+    """Chunks a failed run never reached: their files are already taken, so this run does them."""
+    return list(
+        InboundChunk.objects.filter(
+            run__integration=integration,
+            run__direction=Direction.INBOUND,
+            run__dry_run=False,
+            run__status=SyncRun.Status.FAILED,
+            done=False,
+        ).order_by("run_id", "position")
+    )
 
 
 def _carried_over(integration: Integration) -> list[str]:
@@ -232,8 +275,11 @@ def _due_for_reconciliation(integration: Integration, exclude: dict[str, Any]) -
     ]
 
 
-def _write_chunks(run: SyncRun, items: list[Fetched], bad_rows: list[BadRow], files) -> None:
+def _write_chunks(
+    run: SyncRun, items: list[Fetched], bad_rows: list[BadRow], files, taken_over: list[int] = ()
+) -> None:
     with transaction.atomic():
+        InboundChunk.objects.filter(pk__in=taken_over).update(done=True, constituent_ids=[])
         chunks = []
         for position, start in enumerate(range(0, len(items), CHUNK_SIZE)):
             chunks.append(
@@ -271,9 +317,11 @@ def _write_chunks(run: SyncRun, items: list[Fetched], bad_rows: list[BadRow], fi
 
 
 def _item_json(item: Fetched) -> Any:
-    if item.incoming is None and not item.donations:
+    if item.incoming is None and not item.donations and item.modified_at is None:
         return item.cons_id
     value: dict[str, Any] = {"id": item.cons_id}
+    if item.incoming is None and item.modified_at is not None:
+        value["modified"] = item.modified_at.isoformat()
     if item.incoming is not None:
         incoming = item.incoming
         value["file"] = {
@@ -292,7 +340,12 @@ def _item_json(item: Fetched) -> Any:
 def _item_from_json(value: Any) -> Fetched:
     if isinstance(value, str):
         return Fetched(value)
-    item = Fetched(value["id"], donations=value.get("donations", []))
+    modified = value.get("modified")
+    item = Fetched(
+        value["id"],
+        donations=value.get("donations", []),
+        modified_at=datetime.fromisoformat(modified) if modified else None,
+    )
     data = value.get("file")
     if data is not None:
         item.incoming = Incoming(
@@ -321,7 +374,7 @@ class _Reader:
             target=self.loop.run_forever, name="lumisync-inbound-reader", daemon=True
         )
         self.thread.start()
-        self.client = AsyncLuminateClient(integration_services.luminate_site_config(context.integration))
+        self.client = AsyncLuminateClient(site_config(context.integration))
 
     def read(self, items: list[Fetched]) -> Future:
         return asyncio.run_coroutine_threadsafe(self._read(items), self.loop)
@@ -354,9 +407,10 @@ class _Reader:
                     centers[item.cons_id] = [str(center.get("id", "")) for center in reply]
         for item in wanted.values():
             if item.error is None:
-                item.incoming = mapping.from_api(
-                    self.context.plan, item.incoming, centers.get(item.cons_id, ())
-                )
+                incoming = mapping.from_api(self.context.plan, item.incoming, centers.get(item.cons_id, ()))
+                if incoming.modified_at is None and item.modified_at is not None:
+                    incoming = dataclasses.replace(incoming, modified_at=item.modified_at)
+                item.incoming = incoming
         return items
 
     def groups(self, cons_id: str) -> set[str]:

@@ -20,8 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from lumisync.datasync import services as integration_services
-from lumisync.datasync.engine.context import SyncContext, load_context
+from lumisync.datasync.engine.context import SyncContext, load_context, site_config
 from lumisync.datasync.engine.locks import run_lock
 from lumisync.datasync.engine.policy import PROFILE_FIELDS, Category
 from lumisync.datasync.models import (
@@ -45,6 +44,7 @@ from lumisync.subscribers.models import Call, Channel, ConsentEvent, Profile, Su
 
 MAX_BACKOFF = timedelta(hours=6)
 CALL_MARKER = "lumisync call {pk}"
+INACTIVE = "The integration is inactive: nothing was sent; events wait for reactivation."
 
 
 @dataclass(frozen=True)
@@ -77,10 +77,14 @@ def run_outbound(integration: Integration, options: OutboundOptions = OutboundOp
             dry_run=options.dry_run,
             started_at=timezone.now(),
         )
+        if not options.dry_run and not context.integration.active:
+            # Events keep their place in the platform's log and go out after reactivation.
+            _close(run, SyncRun.Status.SUCCEEDED, INACTIVE)
+            return run
         try:
             if not options.dry_run:
                 enqueue(context)
-            with LuminateClient(integration_services.luminate_site_config(context.integration)) as client:
+            with LuminateClient(site_config(context.integration)) as client:
                 exporter = _Exporter(context, client, run, dry_run=options.dry_run)
                 exporter.reconcile_in_flight()
                 for profile_id in _due_profiles(context.integration):
@@ -489,6 +493,8 @@ class _Exporter:
             try:
                 interactions = self.client.get_user_interactions(cons_id=item.profile.constituent_id)
             except (TransientError, RecordLevelError):
+                continue
+            if self.dry_run:
                 continue
             if any(marker in _interaction_text(interaction) for interaction in interactions):
                 self._settle(

@@ -13,6 +13,7 @@ __all__ = [
     "Direction",
     "FieldConflict",
     "InboundChunk",
+    "IntegrationHealth",
     "LinkSnapshot",
     "OutboundCursor",
     "OutboundItem",
@@ -267,3 +268,11 @@ class OutboundCursor(models.Model):
     integration = models.OneToOneField(Integration, on_delete=models.CASCADE, related_name="outbound_cursor")
     last_event_id = models.BigIntegerField(default=0)
     last_call_id = models.BigIntegerField(default=0)
+
+
+class IntegrationHealth(models.Model):
+    """The integration's last reported state, so Administrators are emailed once per change of state."""
+
+    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, related_name="health")
+    state = models.CharField(max_length=20, default="ok")
+    changed_at = models.DateTimeField(auto_now=True)

@@ -1,4 +1,5 @@
 import secrets
+from contextlib import ExitStack
 from pathlib import Path
 
 from django.conf import settings
@@ -9,6 +10,11 @@ from django.db import transaction
 
 from lumisync.accounts.models import Membership, Organization, Role
 from lumisync.core import crypto
+from lumisync.datasync import services as datasync
+from lumisync.datasync.engine.inbound import run_inbound
+from lumisync.datasync.models import Integration, SyncType
+from lumisync.datasync.preflight import run_connection_test
+from lumisync.simulator import SimulatorConfig, running_simulator
 from lumisync.subscribers import services
 from lumisync.subscribers.models import Campaign, Channel, OptInPath
 
@@ -70,28 +76,74 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--no-serve", action="store_true", help="Prepare the demo and exit.")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--constituents", type=int, default=400, help="Size of the simulated Luminate site.")
 
-    def handle(self, *args, no_serve, port, **options):
+    def handle(self, *args, no_serve, port, constituents, **options):
         Path(settings.HOME).mkdir(parents=True, exist_ok=True)
         if not settings.LUMISYNC_ENCRYPTION_KEYS and crypto.write_key_file(Path(settings.LUMISYNC_KEY_FILE)):
             self.stdout.write(f"Wrote a new encryption key file: {settings.LUMISYNC_KEY_FILE}")
         call_command("migrate", interactive=False, verbosity=0)
         organization = self.seed()
         password = self.reset_admin(organization)
-        self.stdout.write(
-            "\n".join(
-                [
-                    "",
-                    f"Demo organization: {organization.name}",
-                    f"Sign in at http://127.0.0.1:{port}/ as Administrator",
-                    f"  user name: {DEMO_ADMIN}",
-                    f"  password:  {password}",
-                    "",
-                ]
+        with ExitStack() as stack:
+            # The simulated Luminate site lives as long as this process: the integration points at it.
+            simulator = stack.enter_context(
+                running_simulator(SimulatorConfig(seed=1, constituents=constituents, ftp=True))
             )
+            run = self.sync_with(simulator, organization)
+            self.stdout.write(
+                "\n".join(
+                    [
+                        "",
+                        f"Demo organization: {organization.name}",
+                        f"Luminate simulator: {simulator.base_url}/{simulator.org}/site/ and {simulator.ftp_url}",
+                        f"Inbound sync run {run.pk}: {run.get_status_display()}, {run.done} constituents "
+                        f"(see Data Sync → Synchronization Report)",
+                        f"Sign in at http://127.0.0.1:{port}/ as Administrator",
+                        f"  user name: {DEMO_ADMIN}",
+                        f"  password:  {password}",
+                        "",
+                    ]
+                )
+            )
+            if not no_serve:
+                call_command("serve", port=port, no_migrate=True)
+
+    def sync_with(self, simulator, organization: Organization):
+        """Point the demo integration at ``simulator``, test it, activate it and run one inbound sync."""
+        actor = datasync.Actor("lumisync demo")
+        integration = Integration.objects.filter(organization=organization).first()
+        if integration is None:
+            integration = datasync.create_integration(organization, actor)
+        datasync.apply_settings(
+            integration,
+            {
+                "login_name": simulator.login_name,
+                "login_password": simulator.login_password,
+                "api_key": simulator.api_key,
+                "api_host": simulator.host,
+                "organization_code": simulator.org,
+                "export_url": simulator.ftp_url,
+                "datasync_username": simulator.ftp_user,
+                "datasync_password": simulator.ftp_password,
+                "opt_in_field": simulator.config.opt_in_field,
+                "sync_type": SyncType.CONSERVATIVE,
+                "default_opt_in_path": OptInPath.objects.filter(
+                    organization=organization, kind=OptInPath.Kind.WEB
+                ).first(),
+                "allow_plain_http": True,
+            },
+            actor,
         )
-        if not no_serve:
-            call_command("serve", port=port, no_migrate=True)
+        simulator.write_changed_file(mode="full")
+        integration.refresh_from_db()
+        failed = [check for check in run_connection_test(integration, actor) if not check.passed]
+        if failed:
+            self.stderr.write("Test Connection did not pass: " + "; ".join(check.name for check in failed))
+        integration.refresh_from_db()
+        if not integration.active and not failed:
+            datasync.activate(integration, actor, initial_load=False, export_earlier_opt_ins=False)
+        return run_inbound(integration)
 
     @transaction.atomic
     def seed(self) -> Organization:

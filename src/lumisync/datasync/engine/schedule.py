@@ -1,0 +1,161 @@
+"""When runs are due: one pure function over the clock and the integration's windows, and the in-process
+tick that ``lumisync serve`` calls every minute to start what is due.
+
+Windows are wall-clock times in the organization's time zone; a window may cross midnight. Across a
+daylight-saving change the window keeps its local times (it is an hour shorter or longer that night).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import close_old_connections
+from django.utils import timezone
+
+from lumisync.datasync.models import Direction, Integration, SyncRun
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Windows:
+    zone: ZoneInfo
+    overnight: tuple[time, time]
+    day: tuple[time, time]
+    outbound_every: timedelta
+
+
+@dataclass(frozen=True)
+class Due:
+    inbound: bool
+    inbound_deadline: datetime | None
+    outbound: bool
+
+
+def window_bounds(now: datetime, zone: ZoneInfo, start: time, end: time) -> tuple[datetime, datetime] | None:
+    """The (start, end) of the window containing ``now``, in UTC, or None outside it.
+
+    Comparisons happen in UTC: Python compares two datetimes of one zone by wall time, which is wrong in
+    the hour a fall-back repeats.
+    """
+    instant = now.astimezone(UTC)
+    today = now.astimezone(zone).date()
+    for first_day in (today, today - timedelta(days=1)):
+        opens = _at(first_day, start, zone)
+        closes = _at(first_day + timedelta(days=1) if end <= start else first_day, end, zone)
+        if opens <= instant < closes:
+            return opens, closes
+    return None
+
+
+def _at(day: date, moment: time, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, moment, tzinfo=zone).astimezone(UTC)
+
+
+def due(
+    now: datetime,
+    windows: Windows,
+    *,
+    last_inbound_start: datetime | None,
+    paused_inbound: bool,
+    last_outbound_start: datetime | None,
+) -> Due:
+    """What should start now: the nightly inbound run once per overnight window (or the paused run's
+    resumption), and the outbound run every ``outbound_every`` within the day window."""
+    night = window_bounds(now, windows.zone, *windows.overnight)
+    inbound = night is not None and (
+        paused_inbound or last_inbound_start is None or last_inbound_start < night[0]
+    )
+    day = window_bounds(now, windows.zone, *windows.day)
+    outbound = day is not None and (
+        last_outbound_start is None or now - last_outbound_start >= windows.outbound_every
+    )
+    return Due(inbound=inbound, inbound_deadline=night[1] if night else None, outbound=outbound)
+
+
+def windows_of(integration: Integration) -> Windows:
+    return Windows(
+        zone=integration.organization.zone,
+        overnight=(integration.overnight_window_start, integration.overnight_window_end),
+        day=(integration.day_window_start, integration.day_window_end),
+        outbound_every=timedelta(minutes=max(1, integration.outbound_interval_minutes)),
+    )
+
+
+def _last_start(integration: Integration, direction: str) -> datetime | None:
+    run = (
+        SyncRun.objects.filter(integration=integration, direction=direction, dry_run=False)
+        .order_by("-started_at")
+        .first()
+    )
+    return run.started_at if run else None
+
+
+_running: dict[tuple[int, str], threading.Thread] = {}
+_running_lock = threading.Lock()
+
+
+def _start(integration_id: int, direction: str, target) -> bool:
+    key = (integration_id, direction)
+    with _running_lock:
+        thread = _running.get(key)
+        if thread is not None and thread.is_alive():
+            return False
+
+        def body():
+            try:
+                target()
+            except Exception:
+                log.exception("scheduled %s run of integration %s failed", direction, integration_id)
+            finally:
+                close_old_connections()
+
+        thread = threading.Thread(target=body, name=f"lumisync-{direction}-{integration_id}", daemon=True)
+        _running[key] = thread
+        thread.start()
+        return True
+
+
+def tick(now: datetime | None = None) -> list[tuple[int, str]]:
+    """Start every run that is due, each on its own thread; returns what was started."""
+    from lumisync.datasync.engine.alerts import after_run
+    from lumisync.datasync.engine.inbound import InboundOptions, run_inbound
+    from lumisync.datasync.engine.outbound import OutboundOptions, run_outbound
+
+    now = now or timezone.now()
+    started = []
+    for integration in Integration.objects.filter(active=True).select_related("organization"):
+        plan = due(
+            now,
+            windows_of(integration),
+            last_inbound_start=_last_start(integration, Direction.INBOUND),
+            paused_inbound=SyncRun.objects.filter(
+                integration=integration, direction=Direction.INBOUND, status=SyncRun.Status.PAUSED
+            ).exists(),
+            last_outbound_start=_last_start(integration, Direction.OUTBOUND),
+        )
+        if plan.inbound:
+            options = InboundOptions(
+                trigger=SyncRun.Trigger.SCHEDULE,
+                deadline=plan.inbound_deadline,
+                initial=integration.initial_load_requested and not integration.runs.exists(),
+            )
+            if _start(
+                integration.pk,
+                Direction.INBOUND,
+                lambda i=integration, o=options: after_run(run_inbound(i, o)),
+            ):
+                started.append((integration.pk, Direction.INBOUND))
+        if plan.outbound:
+            options = OutboundOptions(trigger=SyncRun.Trigger.SCHEDULE)
+            if _start(
+                integration.pk,
+                Direction.OUTBOUND,
+                lambda i=integration, o=options: after_run(run_outbound(i, o)),
+            ):
+                started.append((integration.pk, Direction.OUTBOUND))
+    return started

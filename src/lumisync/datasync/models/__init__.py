@@ -1,0 +1,56 @@
+from .integration import (
+    OPT_IN_FIELD,
+    AuditEntry,
+    ConflictPolicy,
+    CsvDelimiter,
+    CsvEncoding,
+    FieldMapping,
+    GroupPathMapping,
+    Integration,
+    IntegrationType,
+    MappingKind,
+    SyncType,
+)
+
+__all__ = [
+    "OPT_IN_FIELD",
+    "AuditEntry",
+    "ConflictPolicy",
+    "CsvDelimiter",
+    "CsvEncoding",
+    "FieldMapping",
+    "GroupPathMapping",
+    "Integration",
+    "IntegrationType",
+    "MappingKind",
+    "SyncType",
+]
+from .runs import (  # noqa: E402
+    Direction,
+    FieldConflict,
+    InboundChunk,
+    IntegrationHealth,
+    LinkSnapshot,
+    OutboundCursor,
+    OutboundItem,
+    PendingConstituent,
+    ProcessedFile,
+    RunLock,
+    SyncRecord,
+    SyncRun,
+)
+
+__all__ += [
+    "Direction",
+    "FieldConflict",
+    "InboundChunk",
+    "IntegrationHealth",
+    "LinkSnapshot",
+    "OutboundCursor",
+    "OutboundItem",
+    "PendingConstituent",
+    "ProcessedFile",
+    "RunLock",
+    "SyncRecord",
+    "SyncRun",
+]

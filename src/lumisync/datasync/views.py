@@ -1,0 +1,215 @@
+"""Data Sync set-up pages, for Administrators of the organization the request acts for.
+
+Every query starts from ``request.organization``: another organization's integration is simply not there.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
+
+from lumisync.accounts.decorators import administrator_required
+from lumisync.datasync import services
+from lumisync.datasync.forms import (
+    ActivationForm,
+    CreateIntegrationForm,
+    GroupPathFormSet,
+    IntegrationForm,
+    MappingsForm,
+)
+from lumisync.datasync.models import Integration
+from lumisync.datasync.preflight import run_connection_test
+from lumisync.subscribers.models import OptInPath
+
+# Pages other parts of Data Sync provide; the panel links to them once they exist.
+_OPTIONAL_ACTIONS = (
+    ("Synchronization Report", "datasync:report"),
+    ("Donation Form Snippet", "datasync:donation_snippet"),
+)
+
+
+def _integration(request) -> Integration:
+    integration = (
+        Integration.objects.select_related("organization").filter(organization=request.organization).first()
+    )
+    if integration is None:
+        raise Http404("This organization has no integration yet.")
+    return integration
+
+
+def _actor(request) -> services.Actor:
+    return services.Actor.of(request.user)
+
+
+def _optional_actions() -> list[tuple[str, str | None]]:
+    actions = []
+    for label, name in _OPTIONAL_ACTIONS:
+        try:
+            actions.append((label, reverse(name)))
+        except NoReverseMatch:
+            actions.append((label, None))
+    return actions
+
+
+def _page(request, template: str, integration: Integration | None, **context):
+    return render(
+        request,
+        template,
+        {"integration": integration, "optional_actions": _optional_actions(), **context},
+    )
+
+
+@administrator_required
+@require_http_methods(["GET", "POST"])
+def home(request):
+    integration = Integration.objects.filter(organization=request.organization).first()
+    if integration is None:
+        form = CreateIntegrationForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            services.create_integration(
+                request.organization, _actor(request), form.cleaned_data["integration_type"]
+            )
+            messages.success(request, "Integration created. Configure it next.")
+            return redirect("datasync:configure")
+        return render(request, "datasync/create.html", {"form": form})
+    next_run = services.next_overnight_run(integration) if integration.active else None
+    return _page(
+        request,
+        "datasync/home.html",
+        integration,
+        audit=integration.audit_entries.select_related("actor")[:10],
+        next_run=services.local_time_text(next_run) if next_run else "",
+        ip_addresses=services.api_ip_addresses(),
+    )
+
+
+@sensitive_post_parameters(*services.SECRET_FIELDS)
+@administrator_required
+@require_http_methods(["GET", "POST"])
+def configure(request):
+    integration = _integration(request)
+    # The form gets its own copy: validating writes the submitted values into its instance, and the page
+    # around the form must keep showing the stored state.
+    form = IntegrationForm(request.POST or None, instance=_integration(request))
+    if request.method == "POST" and form.is_valid():
+        changed = services.apply_settings(
+            integration,
+            form.settings_values(),
+            _actor(request),
+            sms_consent_confirmed=form.cleaned_data.get("confirm_sms_consent", False),
+        )
+        messages.success(request, "Settings saved." if changed else "Nothing changed.")
+        return redirect("datasync:home")
+    return _page(request, "datasync/configure.html", integration, form=form)
+
+
+@administrator_required
+@require_http_methods(["GET", "POST"])
+def field_mappings(request):
+    integration = _integration(request)
+    form = MappingsForm(request.POST or None, integration=integration)
+    if request.method == "POST" and form.is_valid():
+        changed = services.save_mappings(integration, form.changes(), _actor(request))
+        messages.success(
+            request,
+            "Field mappings saved. Run Test Connection to check them." if changed else "Nothing changed.",
+        )
+        return redirect("datasync:field_mappings")
+    return _page(request, "datasync/mappings.html", integration, form=form)
+
+
+@administrator_required
+@require_http_methods(["GET", "POST"])
+def group_paths(request):
+    integration = _integration(request)
+    groups, problem = services.luminate_groups(integration)
+    # Keep already-mapped groups choosable even if listGroups failed or no longer lists them.
+    known = {gid for gid, _name in groups}
+    for row in integration.group_paths.all():
+        if row.group_id not in known:
+            groups.append((row.group_id, f"{row.group_name or row.group_id} (not listed by Luminate now)"))
+    paths = OptInPath.objects.filter(organization=request.organization, kind=OptInPath.Kind.WEB, active=True)
+    initial = [
+        {"group": row.group_id, "opt_in_path": row.opt_in_path_id} for row in integration.group_paths.all()
+    ]
+    formset = GroupPathFormSet(
+        request.POST or None, initial=initial, form_kwargs={"groups": groups, "paths": paths}, prefix="paths"
+    )
+    if request.method == "POST" and formset.is_valid():
+        changed = services.save_group_paths(integration, formset.rows(), _actor(request))
+        messages.success(request, "Group opt-in paths saved." if changed else "Nothing changed.")
+        return redirect("datasync:group_paths")
+    return _page(request, "datasync/group_paths.html", integration, formset=formset, problem=problem)
+
+
+@administrator_required
+@require_http_methods(["GET", "POST"])
+def test_connection(request):
+    integration = _integration(request)
+    if request.method == "POST":
+        checks = run_connection_test(integration, _actor(request))
+        if all(check.passed for check in checks):
+            messages.success(request, "Test Connection passed.")
+        else:
+            messages.error(request, "Test Connection failed: see the fixes below.")
+        return redirect("datasync:test_connection")
+    return _page(request, "datasync/test.html", integration, checks=integration.last_test_results)
+
+
+@administrator_required
+@require_http_methods(["GET", "POST"])
+def activate(request):
+    integration = _integration(request)
+    first = integration.first_activated_at is None
+    form = ActivationForm(request.POST or None) if first else None
+    if request.method == "POST" and (form is None or form.is_valid()):
+        answers = form.answers() if form is not None else {}
+        try:
+            integration = services.activate(integration, _actor(request), **answers)
+        except services.ActivationRefused as exc:
+            messages.error(request, str(exc))
+        else:
+            when = services.next_overnight_run(integration)
+            messages.success(
+                request,
+                f"Integration active. The first sync runs {when:%A %d %B %Y at %H:%M} ({when.tzname()}).",
+            )
+            return redirect("datasync:home")
+    return _page(
+        request,
+        "datasync/activate.html",
+        integration,
+        form=form,
+        numbers=services.activation_numbers(integration) if first else None,
+        next_run=services.local_time_text(services.next_overnight_run(integration)),
+    )
+
+
+@administrator_required
+@require_POST
+def deactivate(request):
+    integration = _integration(request)
+    try:
+        services.deactivate(integration, _actor(request))
+    except services.ActivationRefused as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, "Integration inactive. Nothing is lost: reactivating picks up where it stopped."
+        )
+    return redirect("datasync:home")
+
+
+@administrator_required
+def audit_log(request):
+    integration = _integration(request)
+    return _page(
+        request,
+        "datasync/audit.html",
+        integration,
+        audit=integration.audit_entries.select_related("actor")[:500],
+    )

@@ -1,0 +1,258 @@
+"""The two clients: :class:`LuminateClient` (one call at a time) and :class:`AsyncLuminateClient`
+(many constituents at once through :meth:`AsyncLuminateClient.get_users`).
+
+Both run the same plans from :mod:`lumisync.luminate.api` over pooled keep-alive connections; they
+differ only in how they send bytes and how they sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from lumisync.luminate.api import Endpoints, cons_id_param
+from lumisync.luminate.config import SiteConfig
+from lumisync.luminate.errors import InvalidInput, LuminateError, RecordLevelError, TransientError
+from lumisync.luminate.protocol import (
+    FORM_CONTENT_TYPE,
+    Call,
+    Pause,
+    Plan,
+    RateLimiter,
+    encode_form,
+    parse_reply,
+    transport_error,
+)
+
+log = logging.getLogger("lumisync.luminate")
+
+_HEADERS = {"Content-Type": FORM_CONTENT_TYPE, "Accept": "application/json"}
+
+
+@dataclass(frozen=True)
+class UserResult:
+    """One constituent from :meth:`AsyncLuminateClient.get_users`: its record, or why there is none.
+
+    ``error`` is a :class:`RecordLevelError` (not found, malformed ...) or a :class:`TransientError`
+    that outlasted its retries; exactly one of ``record`` and ``error`` is set.
+    """
+
+    cons_id: str
+    record: dict[str, Any] | None = None
+    error: RecordLevelError | TransientError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+class _Base(Endpoints):
+    def __init__(
+        self,
+        site: SiteConfig,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        site.check_egress()
+        self.site = site
+        self.limiter = rate_limiter or RateLimiter(site.rate)
+        self._rng = rng or random.Random()
+        self.field_types = None
+
+    def _timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(
+            connect=self.site.connect_timeout,
+            read=self.site.read_timeout,
+            write=self.site.read_timeout,
+            pool=None,
+        )
+
+    def _limits(self) -> httpx.Limits:
+        return httpx.Limits(
+            max_connections=self.site.concurrency, max_keepalive_connections=self.site.concurrency
+        )
+
+    def _request(self, call: Call) -> tuple[str, bytes]:
+        log.debug("POST %s %s %s", call.servlet, call.method, call.subject)
+        return self.site.servlet_url(call.servlet), encode_form(call, self.site)
+
+    def _reply(self, call: Call, response: httpx.Response) -> dict[str, Any]:
+        return parse_reply(call, response.status_code, response.content, self.site.credentials.redact)
+
+    def use_field_types(self, fields: Iterable[Any]) -> None:
+        """Read constituents with the value types listUserFields reported (``fields`` from it)."""
+        self.field_types = {field.name: field.value_type for field in fields if field.value_type}
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.site.base_url!r}, login_name={self.site.credentials.login_name!r})"
+        )
+
+
+class LuminateClient(_Base):
+    """Synchronous client for single calls; use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, site: SiteConfig, **kwargs: Any) -> None:
+        super().__init__(site, **kwargs)
+        self._http = httpx.Client(timeout=self._timeout(), limits=self._limits(), follow_redirects=False)
+
+    def _exchange(self, call: Call) -> dict[str, Any]:
+        wait = self.limiter.reserve()
+        if wait > 0:
+            time.sleep(wait)
+        url, body = self._request(call)
+        try:
+            response = self._http.post(url, content=body, headers=_HEADERS)
+        except httpx.HTTPError as exc:
+            raise transport_error(call, exc, self.site.credentials.redact) from None
+        return self._reply(call, response)
+
+    def _run(self, plan: Plan) -> Any:
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, Pause):
+                    time.sleep(step.seconds)
+                    step = plan.send(None)
+                    continue
+                try:
+                    reply = self._exchange(step)
+                except LuminateError as exc:
+                    step = plan.throw(exc)
+                else:
+                    step = plan.send(reply)
+        except StopIteration as done:
+            return done.value
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> LuminateClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncLuminateClient(_Base):
+    """Asynchronous client: every API method returns an awaitable; :meth:`get_users` streams many records."""
+
+    def __init__(self, site: SiteConfig, **kwargs: Any) -> None:
+        super().__init__(site, **kwargs)
+        self._http = httpx.AsyncClient(timeout=self._timeout(), limits=self._limits(), follow_redirects=False)
+
+    async def _exchange(self, call: Call) -> dict[str, Any]:
+        wait = self.limiter.reserve()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        url, body = self._request(call)
+        try:
+            response = await self._http.post(url, content=body, headers=_HEADERS)
+        except httpx.HTTPError as exc:
+            raise transport_error(call, exc, self.site.credentials.redact) from None
+        return self._reply(call, response)
+
+    async def _drive(self, plan: Plan) -> Any:
+        try:
+            step = next(plan)
+            while True:
+                if isinstance(step, Pause):
+                    await asyncio.sleep(step.seconds)
+                    step = plan.send(None)
+                    continue
+                try:
+                    reply = await self._exchange(step)
+                except LuminateError as exc:
+                    step = plan.throw(exc)
+                else:
+                    step = plan.send(reply)
+        except StopIteration as done:
+            return done.value
+
+    def _run(self, plan: Plan) -> Any:
+        return self._drive(plan)
+
+    async def get_users(
+        self,
+        ids: Iterable[str | int] | AsyncIterable[str | int],
+        *,
+        fields: Iterable[str] | None = None,
+        concurrency: int | None = None,
+    ) -> AsyncIterator[UserResult]:
+        """getUser for every id in ``ids``, yielding a :class:`UserResult` per id as replies arrive.
+
+        At most ``concurrency`` requests are in flight (default and ceiling: the site's, which sizes the
+        connection pool), paced by the site's rate limit; ``ids`` is read lazily, so memory stays flat
+        however many there are. A record-level or
+        exhausted transient error is yielded for its id and the stream goes on; a :class:`RunLevelError`
+        cancels what is in flight and is raised. Results come in completion order, not input order.
+        Close the iterator early with ``contextlib.aclosing`` to cancel outstanding requests at once.
+        """
+        width = concurrency or self.site.concurrency
+        if width < 1:
+            raise ValueError(f"get_users: concurrency must be at least 1, not {width!r}")
+        wanted = list(fields) if fields else None
+        source = _aiter(ids)
+        pending: set[asyncio.Task[UserResult]] = set()
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(pending) < width:
+                    try:
+                        raw = await anext(source)
+                    except StopAsyncIteration:
+                        exhausted = True
+                        break
+                    pending.add(asyncio.ensure_future(self._one(raw, wanted)))
+                if not pending:
+                    return
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                # Read every finished task's outcome before raising, so none is left unretrieved.
+                failures = [exc for exc in (task.exception() for task in done) if exc is not None]
+                if failures:
+                    raise failures[0]
+                for task in done:
+                    yield task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _one(self, raw: Any, fields: list[str] | None) -> UserResult:
+        try:
+            cons_id = cons_id_param(raw, method="getUser")
+        except InvalidInput as exc:
+            return UserResult(cons_id=str(raw), error=exc)
+        try:
+            record = await self.get_user(cons_id=cons_id, fields=fields)
+        except (RecordLevelError, TransientError) as exc:
+            return UserResult(cons_id=cons_id, error=exc)
+        return UserResult(cons_id=cons_id, record=record)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncLuminateClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+async def _aiter(ids: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:
+    if isinstance(ids, AsyncIterable):
+        async for item in ids:
+            yield item
+    else:
+        iterator: Iterator[Any] = iter(ids)
+        for item in iterator:
+            yield item

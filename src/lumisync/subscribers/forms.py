@@ -1,0 +1,70 @@
+"""Admin forms for campaigns and opt-in paths, always bound to one organization."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+
+from lumisync.subscribers.models import Campaign, OptInPath
+
+KEYWORD_PATTERN = re.compile(r"^[A-Z0-9]+$")
+
+
+class CampaignForm(forms.ModelForm):
+    class Meta:
+        model = Campaign
+        fields = ["name", "description", "active"]
+        widgets = {"description": forms.Textarea(attrs={"rows": 3})}
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.organization = organization
+
+    def clean_name(self):
+        name = self.cleaned_data["name"].strip()
+        taken = Campaign.objects.filter(organization=self.instance.organization, name__iexact=name)
+        if taken.exclude(pk=self.instance.pk).exists():
+            raise forms.ValidationError(f"A campaign named {name!r} already exists in this organization.")
+        return name
+
+
+class OptInPathForm(forms.ModelForm):
+    class Meta:
+        model = OptInPath
+        fields = ["campaign", "name", "kind", "keyword", "welcome_message", "confirmation_prompt", "active"]
+        widgets = {
+            "welcome_message": forms.Textarea(attrs={"rows": 4}),
+            "confirmation_prompt": forms.Textarea(attrs={"rows": 4}),
+        }
+
+    def __init__(self, *args, organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.instance.organization = organization
+        campaign = self.fields["campaign"]
+        campaign.queryset = Campaign.objects.filter(organization=organization)
+        campaign.error_messages["invalid_choice"] = "%(value)r is not one of this organization's campaigns."
+
+    def clean_keyword(self):
+        keyword = self.cleaned_data["keyword"].strip().upper()
+        if keyword and not KEYWORD_PATTERN.match(keyword):
+            raise forms.ValidationError(
+                f"{keyword!r} is not a keyword: use one word of letters and digits, without spaces."
+            )
+        return keyword
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, keyword = cleaned.get("kind"), cleaned.get("keyword", "")
+        if kind == OptInPath.Kind.KEYWORD and not keyword and "keyword" not in self.errors:
+            self.add_error("keyword", "A keyword path needs the keyword people text in.")
+        elif kind == OptInPath.Kind.WEB and keyword:
+            self.add_error(
+                "keyword", f"Keyword {keyword!r} is only for keyword paths; clear it or choose Keyword."
+            )
+        elif keyword:
+            taken = OptInPath.objects.filter(organization=self.instance.organization, keyword__iexact=keyword)
+            other = taken.exclude(pk=self.instance.pk).select_related("campaign").first()
+            if other is not None:
+                self.add_error("keyword", f"Keyword {keyword!r} is already used by the opt-in path {other}.")
+        return cleaned

@@ -1,0 +1,198 @@
+"""Validation of the configuration and mapping forms: each error names the field and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from lumisync.datasync.forms import IntegrationForm, MappingsForm, form_data
+from lumisync.datasync.models import OPT_IN_FIELD, SyncType
+
+
+def _form(integration, **changes):
+    data = form_data(integration)
+    data.update(changes)
+    return IntegrationForm(data, instance=integration)
+
+
+def _error(integration, field, **changes) -> str:
+    form = _form(integration, **changes)
+    assert not form.is_valid()
+    assert field in form.errors, form.errors
+    return " ".join(form.errors[field])
+
+
+def test_stored_settings_are_valid_as_they_are(integration):
+    assert _form(integration).is_valid()
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://secure2.convio.net", "includes a scheme: enter only the host name"),
+        ("secure2.convio.net/site/SRConsAPI", "includes a path: enter only the host name"),
+    ],
+)
+def test_api_host_must_be_a_bare_host(integration, value, expected):
+    assert expected in _error(integration, "api_host", api_host=value)
+
+
+def test_api_host_is_stored_lower_case(integration):
+    form = _form(integration, api_host="Secure2.Convio.NET")
+    assert form.is_valid() and form.settings_values()["api_host"] == "secure2.convio.net"
+
+
+def test_private_addresses_are_refused_unless_the_operator_allows_them(integration, settings):
+    settings.LUMISYNC_ALLOW_PRIVATE_HOSTS = False
+    assert "private or local address" in _error(integration, "api_host", api_host="10.1.2.3")
+    assert "this server itself" in _error(integration, "export_url", export_url="ftp://localhost/export/")
+    settings.LUMISYNC_ALLOW_PRIVATE_HOSTS = True
+    assert _form(integration, api_host="10.1.2.3", export_url="ftp://localhost/export/").is_valid()
+
+
+@pytest.mark.parametrize(
+    "url", ["sftp://customerftp.convio.net/", "file:///etc/passwd", "customerftp.convio.net"]
+)
+def test_export_url_scheme_must_be_allowed(integration, url):
+    message = _error(integration, "export_url", export_url=url)
+    assert "allowed: ftp://, ftps://, https://" in message
+
+
+def test_plain_http_needs_the_operator_and_the_integration(integration, settings):
+    settings.LUMISYNC_ALLOW_INSECURE_HTTP = True
+    message = _error(integration, "export_url", export_url="http://files.example.org/a.csv")
+    assert message.endswith("allowed: ftp://, ftps://, https://.")
+    assert _form(integration, export_url="http://files.example.org/a.csv", allow_plain_http=True).is_valid()
+    settings.LUMISYNC_ALLOW_INSECURE_HTTP = False
+    form = _form(integration, export_url="http://files.example.org/a.csv", allow_plain_http=True)
+    assert "allow_plain_http" not in form.fields
+    assert not form.is_valid() and "export_url" in form.errors
+
+
+@pytest.mark.parametrize(("value", "cleaned"), [("", ""), ("12, 7,3", "12,7,3"), ("0042", "42"), ("5,", "5")])
+def test_center_ids_accept_a_comma_list_of_integers(integration, value, cleaned):
+    form = _form(integration, center_ids=value)
+    assert form.is_valid(), form.errors
+    assert form.settings_values()["center_ids"] == cleaned
+
+
+def test_center_ids_that_are_not_integers_are_named(integration):
+    message = _error(integration, "center_ids", center_ids="12, main, 3.5")
+    assert "'main', '3.5' are not" in message and "whole numbers separated by commas" in message
+
+
+@pytest.mark.parametrize("value", ["Custom Boolean 50", "custom-boolean50", "50custom", "name..first"])
+def test_opt_in_field_must_be_a_luminate_field_name(integration, value):
+    message = _error(integration, "opt_in_field", opt_in_field=value)
+    assert repr(value) in message and "not a Luminate field name" in message
+
+
+def test_no_welcome_is_blank_or_one(integration):
+    assert "Enter 1 or leave the field blank" in _error(integration, "no_welcome", no_welcome="yes")
+    assert _form(integration, no_welcome="1").is_valid()
+
+
+def test_file_name_pattern_needs_a_date_token(integration):
+    assert "needs a date token" in _error(
+        integration, "file_name_pattern", file_name_pattern="{org}_changes.csv"
+    )
+
+
+def test_fingerprint_is_64_hex_digits(integration):
+    assert "64 hexadecimal digits" in _error(
+        integration, "file_server_fingerprint", file_server_fingerprint="abc"
+    )
+    form = _form(integration, file_server_fingerprint=":".join(["ab"] * 32))
+    assert form.is_valid() and form.settings_values()["file_server_fingerprint"] == ":".join(["AB"] * 32)
+
+
+def test_advanced_limits(integration):
+    assert "from 1 to 64" in _error(integration, "api_concurrency", api_concurrency=0)
+    assert "above 0" in _error(integration, "api_requests_per_second", api_requests_per_second=0)
+    assert "must end after it starts" in _error(
+        integration, "day_window_end", day_window_start="22:00", day_window_end="06:00"
+    )
+
+
+def test_liberal_asks_for_the_consent_confirmation(integration):
+    assert "SMS consent" in _error(integration, "confirm_sms_consent", sync_type=SyncType.LIBERAL)
+    assert _form(integration, sync_type=SyncType.LIBERAL, confirm_sms_consent=True).is_valid()
+
+
+def test_secrets_are_never_rendered_back(integration, actor):
+    from datasync_testing import SECRET_VALUES
+
+    from lumisync.datasync import services
+
+    services.apply_settings(integration, dict(SECRET_VALUES), actor)
+    integration.refresh_from_db()
+    html = str(IntegrationForm(instance=integration))
+    for value in SECRET_VALUES.values():
+        assert value not in html
+    assert 'placeholder="set"' in html
+    # A blank secret in a submitted form keeps the stored value.
+    form = _form(integration)
+    assert form.is_valid() and form.settings_values()["api_key"] == ""
+
+
+def _mapping_data(integration, **changes):
+    data = {}
+    for mapping in integration.field_mappings.all():
+        data[f"{mapping.field}-api"] = mapping.api_name
+        data[f"{mapping.field}-csv"] = mapping.csv_heading
+        data[f"{mapping.field}-required"] = mapping.required
+    data.update(changes)
+    return MappingsForm(data, integration=integration)
+
+
+def test_mappings_as_seeded_are_valid(integration):
+    form = _mapping_data(integration)
+    assert form.is_valid(), form.errors
+    assert len(form.changes()) == integration.field_mappings.count()
+
+
+@pytest.mark.parametrize(
+    ("field", "reason"),
+    [
+        ("profile_email", "an email must exist in both systems"),
+        ("phone_number", "a phone number must exist in both systems"),
+        (OPT_IN_FIELD, "the opt-in status must exist in both systems"),
+        ("constituent_id", "Luminate assigns the constituent ID"),
+    ],
+)
+def test_required_is_refused_where_the_seed_forbids_it(integration, field, reason):
+    form = _mapping_data(integration, **{f"{field}-required": True})
+    assert not form.is_valid()
+    assert "cannot be Required?" in form.errors[f"{field}-required"][0]
+    assert reason in form.errors[f"{field}-required"][0]
+
+
+def test_required_is_allowed_elsewhere(integration):
+    form = _mapping_data(integration, **{"profile_first_name-required": True})
+    assert form.is_valid()
+    assert {c.field for c in form.changes() if c.required} == {"profile_first_name"}
+
+
+def test_renaming_phone_email_or_opt_in_needs_confirmation(integration):
+    form = _mapping_data(integration, **{"profile_email-api": "email.primary_address"})
+    assert not form.is_valid()
+    message = form.errors["confirm_rename"][0]
+    assert "Email from 'primary_email' to 'email.primary_address'" in message and "Test Connection" in message
+    assert _mapping_data(
+        integration, **{"profile_email-api": "email.primary_address", "confirm_rename": True}
+    ).is_valid()
+    # Other rows are renamed without a question.
+    assert _mapping_data(integration, **{"address_city-api": "home_city"}).is_valid()
+
+
+def test_mapping_names_must_be_luminate_field_names(integration):
+    form = _mapping_data(integration, **{"address_city-api": "Home City"})
+    assert "not a Luminate field name" in form.errors["address_city-api"][0]
+    form = _mapping_data(integration, **{"phone_number-api": ""})
+    assert "Phone number must have its Luminate API field name" in form.errors["phone_number-api"][0]
+
+
+def test_donations_from_the_file_need_the_transaction_id(integration):
+    form = _mapping_data(integration, **{"donation_amount-csv": "DONATION_AMOUNT"})
+    assert "transaction ID" in form.errors["donation_transaction_id-csv"][0]
+    both = {"donation_amount-csv": "DONATION_AMOUNT", "donation_transaction_id-csv": "TRANSACTION_ID"}
+    assert _mapping_data(integration, **both).is_valid()

@@ -1,0 +1,163 @@
+"""AsyncLuminateClient.get_users: bounded, lazy, streaming, and resilient per id."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from lumisync.luminate import (
+    AsyncLuminateClient,
+    InvalidInput,
+    NotFound,
+    RetryPolicy,
+    RunLevelError,
+)
+from lumisync.luminate.protocol import RateLimiter
+
+
+class CountingClient(AsyncLuminateClient):
+    """Records the most requests it ever had in flight at once."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.in_flight = 0
+        self.peak = 0
+
+    async def _exchange(self, call):
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        try:
+            return await super()._exchange(call)
+        finally:
+            self.in_flight -= 1
+
+
+async def collect(client, ids, **kwargs):
+    async with contextlib.aclosing(client.get_users(ids, **kwargs)) as stream:
+        return [result async for result in stream]
+
+
+def test_every_id_gets_its_record_or_its_error(sim, make_site):
+    good = sim.state.seeded_ids(60)
+    ids = [*good[:30], "99999996", "not-a-number", *good[30:]]
+    sim.faults.inject("getUser", "error", probability=0.15, code=1)
+    sim.faults.inject("getUser", "reset", probability=0.05)
+    site = make_site(retry=RetryPolicy(max_attempts=8, base=0.001, cap=0.01))
+
+    async def run():
+        async with AsyncLuminateClient(site) as client:
+            return await collect(client, ids)
+
+    results = asyncio.run(run())
+    by_id = {result.cons_id: result for result in results}
+    assert len(results) == len(ids) == len(by_id)
+    assert all(by_id[i].ok and by_id[i].record["cons_id"] == i for i in good)
+    assert isinstance(by_id["99999996"].error, NotFound)
+    assert isinstance(by_id["not-a-number"].error, InvalidInput)
+    assert by_id["99999996"].record is None
+
+
+@pytest.mark.parametrize("width", [1, 4])
+def test_concurrency_is_bounded_and_reached(sim, make_site, width):
+    sim.faults.inject("getUser", "latency", ms=30)
+    ids = sim.state.seeded_ids(3 * width)
+
+    async def run():
+        async with CountingClient(make_site()) as client:
+            results = await collect(client, ids, concurrency=width)
+            return results, client.peak
+
+    results, peak = asyncio.run(run())
+    assert len(results) == len(ids)
+    assert peak == width
+
+
+def test_ids_are_read_lazily(sim, make_site):
+    pulled = []
+
+    def ids():
+        for cons_id in sim.state.seeded_ids(100):
+            pulled.append(cons_id)
+            yield cons_id
+
+    async def run():
+        async with (
+            AsyncLuminateClient(make_site(concurrency=4)) as client,
+            contextlib.aclosing(client.get_users(ids())) as stream,
+        ):
+            first = await anext(stream)
+            return first, len(pulled)
+
+    first, count = asyncio.run(run())
+    assert first.ok
+    assert count <= 5
+
+
+def test_async_iterable_of_ids(sim, make_site):
+    async def ids():
+        for cons_id in sim.state.seeded_ids(5):
+            yield cons_id
+
+    async def run():
+        async with AsyncLuminateClient(make_site()) as client:
+            return await collect(client, ids())
+
+    assert sorted(r.cons_id for r in asyncio.run(run())) == sim.state.seeded_ids(5)
+
+
+def test_run_level_error_stops_the_stream(sim, make_site):
+    sim.faults.inject("getUser", "error", count=1, code=2)
+    seen = []
+
+    async def run():
+        async with AsyncLuminateClient(make_site(concurrency=2)) as client:
+            async for result in client.get_users(sim.state.seeded_ids(50)):
+                seen.append(result)
+
+    with pytest.raises(RunLevelError) as caught:
+        asyncio.run(run())
+    assert caught.value.code == 2
+    assert len(seen) < 50
+
+
+def test_rate_limit_paces_requests(sim, make_site):
+    # A frozen clock makes the booked slots exact: five requests at 50/s are 20 ms apart.
+    waits = []
+
+    class Recording(RateLimiter):
+        def reserve(self):
+            waits.append(super().reserve())
+            return waits[-1]
+
+    async def run():
+        limiter = Recording(50.0, clock=lambda: 1000.0)
+        async with AsyncLuminateClient(make_site(rate=50.0), rate_limiter=limiter) as client:
+            return await collect(client, sim.state.seeded_ids(5), concurrency=5)
+
+    assert all(result.ok for result in asyncio.run(run()))
+    assert sorted(round(w, 3) for w in waits) == [0.0, 0.02, 0.04, 0.06, 0.08]
+
+
+def test_async_client_offers_the_same_methods(sim, make_site):
+    group = sim.state.add_group("Async group")
+
+    async def run():
+        async with AsyncLuminateClient(make_site()) as client:
+            created = await client.create(
+                {"primary_email": "async-client@example.org", "custom_boolean50": True},
+                interaction_subject="SMS opt-in",
+                interaction_body="",
+                add_group_ids=[group],
+            )
+            record = await client.get_user(cons_id=created.cons_id)
+            groups = await client.get_user_groups(cons_id=created.cons_id)
+            every_group = await client.list_groups(page_size=2)
+            return created, record, groups, every_group
+
+    created, record, groups, every_group = asyncio.run(run())
+    assert record["cons_id"] == created.cons_id
+    assert record["custom_boolean50"] is True
+    assert groups == [{"id": group, "label": "Async group"}]
+    assert group in {g["id"] for g in every_group}

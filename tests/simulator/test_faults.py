@@ -1,0 +1,179 @@
+"""Injected faults, each kind, scripted or probabilistic, global or per method; the request log."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import xml.etree.ElementTree as ET
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+
+from .wire import body, error_code
+
+CONS = "1000101"
+
+
+@pytest.mark.parametrize("code", [1, 2, 3, 4, 8, 9, 10, 11, 13, 15, 16])
+def test_error_codes_for_the_next_call_only(sim, api, code):
+    sim.faults.inject("getUser", "error", count=1, code=code)
+    response = api("getUser", cons_id=CONS)
+    assert response.status_code == 403 and error_code(response) == str(code)
+    assert api("getUser", cons_id=CONS).status_code == 200
+
+
+def test_error_message_can_be_set_and_suppress_codes_still_apply(sim, api):
+    sim.faults.inject(None, "error", count=1, code=1, message="Boom")
+    response = api("getUser", cons_id=CONS, suppress_response_codes="true")
+    assert response.status_code == 200
+    assert body(response, "errorResponse") == {"code": "1", "message": "Boom"}
+
+
+def test_per_method_fault_leaves_other_methods_alone(sim, api):
+    sim.faults.inject("update", "error", code=1)
+    assert api("getUser", cons_id=CONS).status_code == 200
+    assert error_code(api("update", cons_id=CONS)) == "1"
+    assert error_code(api("update", cons_id=CONS)) == "1"
+    sim.faults.clear()
+    assert api("update", cons_id=CONS).status_code == 200
+
+
+def test_scripted_count(sim, api):
+    sim.faults.inject(None, "error", count=2, code=1)
+    statuses = [api("getUser", cons_id=CONS).status_code for _ in range(4)]
+    assert statuses == [403, 403, 200, 200]
+
+
+def test_probabilistic_faults_are_seeded(sim, api):
+    sim.faults.inject("getUser", "error", probability=0.0, code=1)
+    assert api("getUser", cons_id=CONS).status_code == 200
+    sim.faults.clear()
+    sim.faults.inject("getUser", "error", probability=1.0, code=1)
+    assert api("getUser", cons_id=CONS).status_code == 403
+    sim.faults.clear()
+    sim.faults.inject("getUser", "error", probability=0.5, code=1)
+    statuses = {api("getUser", cons_id=CONS).status_code for _ in range(40)}
+    assert statuses == {200, 403}
+
+
+@pytest.mark.parametrize(("status", "kind"), [(503, "html"), (500, "empty")])
+def test_http_5xx(sim, api, status, kind):
+    sim.faults.inject("getUser", "http", count=1, status=status, body=kind)
+    response = api("getUser", cons_id=CONS)
+    assert response.status_code == status
+    assert ("<html>" in response.text) == (kind == "html")
+    assert (response.content == b"") == (kind == "empty")
+
+
+def test_hang_until_the_client_times_out(sim, http):
+    sim.faults.inject("getUser", "hang", count=1)
+    form = {
+        "method": "getUser",
+        "api_key": sim.api_key,
+        "login_name": sim.login_name,
+        "login_password": sim.login_password,
+        "v": "1.0",
+        "cons_id": CONS,
+    }
+    with pytest.raises(httpx.ReadTimeout):
+        http.post(sim.url(), data=form, timeout=0.3)
+    assert http.post(sim.url(), data=form).status_code == 200
+
+
+def test_reset_drops_the_connection(sim):
+    sim.faults.inject("getUser", "reset", count=1)
+    form = urlencode(
+        {
+            "method": "getUser",
+            "api_key": sim.api_key,
+            "login_name": sim.login_name,
+            "login_password": sim.login_password,
+            "v": "1.0",
+            "cons_id": CONS,
+        }
+    ).encode()
+    request = (
+        f"POST /{sim.org}/site/SRConsAPI HTTP/1.1\r\nHost: {sim.host}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(form)}\r\n\r\n"
+    ).encode() + form
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=5) as sock:
+        sock.sendall(request)
+        with pytest.raises(ConnectionResetError):
+            while sock.recv(4096):
+                pass
+
+
+def test_malformed_truncated_json(sim, api):
+    sim.faults.inject("getUser", "malformed", count=1, variant="truncated_json")
+    response = api("getUser", fmt="xml", cons_id=CONS)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/json")
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(response.content)
+
+
+def test_malformed_html_with_200(sim, api):
+    sim.faults.inject("getUser", "malformed", count=1, variant="html_200")
+    response = api("getUser", cons_id=CONS)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert response.text.startswith("<html>")
+
+
+def test_malformed_wrong_content_type(sim, api):
+    sim.faults.inject("getUser", "malformed", count=1, variant="wrong_content_type")
+    response = api("getUser", cons_id=CONS)
+    assert response.headers["content-type"].startswith("text/html")
+    assert body(response, "getConsResponse")["cons_id"] == CONS
+
+
+def test_malformed_broken_xml(sim, api):
+    sim.faults.inject("getUser", "malformed", count=1, variant="broken_xml")
+    response = api("getUser", fmt="json", cons_id=CONS)
+    assert response.headers["content-type"].startswith("text/xml")
+    with pytest.raises(ET.ParseError):
+        ET.fromstring(response.content)
+
+
+def test_latency_does_not_block_other_requests(sim, api):
+    sim.faults.inject("getUser", "latency", ms=30_000)
+    order: list[str] = []
+
+    def slow() -> None:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(sim.url(), data={"method": "getUser", "v": "1.0", "cons_id": CONS}, timeout=1)
+        order.append("slow")
+
+    thread = threading.Thread(target=slow)
+    thread.start()
+    assert api("listUserFields").status_code == 200
+    order.append("fast")
+    thread.join()
+    assert order == ["fast", "slow"]
+
+
+def test_latency_with_jitter_still_answers(sim, api):
+    sim.faults.inject(None, "latency", count=1, ms=20, jitter_ms=20)
+    assert api("getUser", cons_id=CONS).status_code == 200
+
+
+def test_bad_fault_specs_are_rejected_with_the_value(sim):
+    with pytest.raises(ValueError, match="explode"):
+        sim.faults.inject(None, "explode")
+    with pytest.raises(ValueError, match="code"):
+        sim.faults.inject(None, "error")
+    with pytest.raises(ValueError, match="xml_soup"):
+        sim.faults.inject(None, "malformed", variant="xml_soup")
+
+
+def test_request_log_redacts_secrets(sim, api):
+    sim.clear_request_log()
+    api("getUser", cons_id=CONS)
+    sim.faults.inject("getUser", "error", count=1, code=1)
+    api("getUser", cons_id=CONS)
+    first, second = sim.request_log
+    assert (first["method"], first["servlet"], first["status"]) == ("getUser", "SRConsAPI", 200)
+    assert first["params"]["login_password"] == "***" and first["params"]["api_key"] == "***"
+    assert (second["status"], second["fault"]) == (403, "error")
+    assert sim.login_password not in str(sim.request_log) and sim.api_key not in str(sim.request_log)

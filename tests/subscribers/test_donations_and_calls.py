@@ -1,0 +1,153 @@
+"""Gifts recorded once by transaction ID, the newest billing address, and patch-through calls."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from lumisync.subscribers.models import Call, Channel, Donation, Profile
+from lumisync.subscribers.services import CallError, DonationError, record_call, record_donation
+
+pytestmark = pytest.mark.django_db
+
+MAY_1 = dt.datetime(2026, 5, 1, 14, 0, tzinfo=dt.UTC)
+JUNE_1 = dt.datetime(2026, 6, 1, 14, 0, tzinfo=dt.UTC)
+OLD_ADDRESS = {"street1": "1 Old Mill Rd", "city": "Dayton", "state": "OH", "postal_code": "45402"}
+NEW_ADDRESS = {"street1": "9 River St", "city": "Arlington", "state": "VA", "postal_code": "22201"}
+
+
+def gift(organization, profile, transaction_id, donated_at, address, **extra):
+    return record_donation(
+        organization,
+        transaction_id=transaction_id,
+        form_id="1201",
+        level_id="3",
+        donor_email="Ada@Example.org",
+        amount="25.00",
+        billing_address=address,
+        profile=profile,
+        channel=extra.pop("channel", Channel.LUMINATE),
+        donated_at=donated_at,
+        **extra,
+    )
+
+
+def test_a_gift_seen_twice_is_stored_once(organization, profile):
+    first, created = gift(organization, None, "CONF-1", MAY_1, OLD_ADDRESS)
+    again, created_again = gift(
+        organization, profile, "CONF-1", MAY_1, OLD_ADDRESS, channel=Channel.DONATION_FORM
+    )
+
+    assert created and not created_again
+    assert again.pk == first.pk
+    assert Donation.objects.count() == 1
+    stored = Donation.objects.get()
+    assert stored.profile == profile, "the second sighting links the donor"
+    assert (stored.amount, stored.donor_email, stored.channel) == (
+        Decimal("25.00"),
+        "Ada@example.org",
+        Channel.LUMINATE,
+    )
+
+
+def test_the_newest_gift_gives_the_billing_address(organization, profile):
+    gift(organization, profile, "CONF-NEW", JUNE_1, NEW_ADDRESS)
+    gift(organization, profile, "CONF-OLD", MAY_1, OLD_ADDRESS)
+
+    profile = Profile.objects.get(pk=profile.pk)
+    assert (profile.billing_street1, profile.billing_city, profile.billing_postal_code) == (
+        "9 River St",
+        "Arlington",
+        "22201",
+    )
+
+    gift(organization, profile, "CONF-NEWER", JUNE_1 + dt.timedelta(days=1), {"street1": "5 Lake Ave"})
+    profile = Profile.objects.get(pk=profile.pk)
+    assert (profile.billing_street1, profile.billing_city) == ("5 Lake Ave", ""), (
+        "one address, replaced whole"
+    )
+
+
+def test_a_gift_without_address_keeps_the_one_on_file(organization, profile):
+    gift(organization, profile, "CONF-1", MAY_1, NEW_ADDRESS)
+    gift(organization, profile, "CONF-2", JUNE_1, {})
+
+    assert Profile.objects.get(pk=profile.pk).billing_street1 == "9 River St"
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"amount": "twenty"}, "Donation CONF-9: amount 'twenty' is not a number"),
+        ({"amount": "-5"}, "Donation CONF-9: amount '-5' is not a valid gift amount"),
+        ({"donor_email": "ada@"}, "Donation CONF-9: donor_email 'ada@' is not a valid email address"),
+        ({"billing_address": {"zip": "22201"}}, "Donation CONF-9: billing address key 'zip'"),
+        ({"transaction_id": " "}, "transaction_id is empty"),
+    ],
+)
+def test_bad_gifts_are_refused_naming_transaction_field_and_value(organization, changes, message):
+    values = {
+        "transaction_id": "CONF-9",
+        "donor_email": "ada@example.org",
+        "amount": "10",
+        "billing_address": {},
+        "channel": Channel.DONATION_FORM,
+        **changes,
+    }
+    with pytest.raises(DonationError, match=message):
+        record_donation(organization, **values)
+    assert not Donation.objects.exists()
+
+
+def test_transaction_ids_are_per_organization(organization, other_organization):
+    record_donation(organization, transaction_id="CONF-1", channel=Channel.LUMINATE)
+    _, created = record_donation(other_organization, transaction_id="CONF-1", channel=Channel.LUMINATE)
+
+    assert created
+    assert Donation.objects.count() == 2
+
+
+def test_a_gift_cannot_link_another_organizations_profile(other_organization, profile):
+    with pytest.raises(ValueError, match="another organization"):
+        record_donation(
+            other_organization, transaction_id="CONF-1", channel=Channel.LUMINATE, profile=profile
+        )
+
+
+def test_calls_are_recorded(profile):
+    call = record_call(
+        profile,
+        alert_id="88",
+        recipient_id="S000148",
+        recipient_name="Sen. Example",
+        started_at=MAY_1,
+        duration_seconds=95,
+        status=Call.Status.COMPLETED,
+    )
+
+    stored = Call.objects.get()
+    assert stored == call
+    assert (stored.organization, stored.profile, stored.alert_id, stored.duration_seconds) == (
+        profile.organization,
+        profile,
+        "88",
+        95,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"status": "hung up"}, "status 'hung up' is not one of"),
+        ({"duration_seconds": -3}, "duration_seconds -3"),
+        ({"started_at": dt.datetime(2026, 5, 1, 14, 0)}, "started_at datetime"),
+        ({"alert_id": ""}, "alert_id is empty"),
+    ],
+)
+def test_bad_calls_are_refused(profile, changes, message):
+    values = {"alert_id": "88", "started_at": MAY_1, "duration_seconds": 10, "status": "completed", **changes}
+    with pytest.raises(CallError, match=message):
+        record_call(profile, **values)
+    assert not Call.objects.exists()
