@@ -145,6 +145,12 @@ LUMISYNC_LOGIN_COOLOFF_SECONDS = int(os.environ.get("LUMISYNC_LOGIN_COOLOFF_SECO
 # Behind N reverse proxies, the client address is the Nth X-Forwarded-For hop from the right.
 LUMISYNC_TRUSTED_PROXY_COUNT = int(os.environ.get("LUMISYNC_TRUSTED_PROXY_COUNT", "0"))
 
+# Mobile Commons-compatible API and the public web opt-in: token buckets per API key and per address.
+LUMISYNC_API_RATE_PER_MINUTE = int(os.environ.get("LUMISYNC_API_RATE_PER_MINUTE", "600"))
+LUMISYNC_API_BURST = int(os.environ.get("LUMISYNC_API_BURST", "120"))
+LUMISYNC_JOIN_RATE_PER_MINUTE = int(os.environ.get("LUMISYNC_JOIN_RATE_PER_MINUTE", "20"))
+LUMISYNC_JOIN_BURST = int(os.environ.get("LUMISYNC_JOIN_BURST", "10"))
+
 # Outbound SMS: "log" records messages without sending; "twilio" posts to a Twilio-compatible API.
 LUMISYNC_SMS_BACKEND = os.environ.get("LUMISYNC_SMS_BACKEND", "log")
 LUMISYNC_SMS_TIMEOUT_SECONDS = float(os.environ.get("LUMISYNC_SMS_TIMEOUT_SECONDS", "10"))

@@ -12,6 +12,7 @@ from django.db import connection
 from lumisync.datasync import services
 from lumisync.datasync.mappings import DEFAULT_MAPPINGS, seed_default_mappings
 from lumisync.datasync.models import OPT_IN_FIELD, AuditEntry, Integration, MappingKind, SyncType
+from lumisync.luminate.files import BadFile
 from lumisync.subscribers import services as subscribers
 from lumisync.subscribers.models import Channel
 
@@ -232,3 +233,29 @@ def test_deactivation_keeps_state_and_reactivation_asks_nothing(integration, act
         AuditEntry.Action.DEACTIVATED,
         AuditEntry.Action.ACTIVATED,
     ]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("CONS_ID,PRIMARY_EMAIL,MOBILE_PHONE\r\n", ","),
+        ("CONS_ID\tPRIMARY_EMAIL\tMOBILE_PHONE\r\n", "\t"),
+        ('"Constituent ID";"Email";"Mobile Phone"\n', ";"),
+        ("CONS_ID|EMAIL\n", "|"),
+        ("CONS_ID\n", ","),
+    ],
+)
+def test_the_delimiter_is_detected_from_the_header_row(tmp_path, header, expected):
+    path = tmp_path / "changed.csv"
+    path.write_text(header + "1001,a@example.org,2025550143\n", encoding="utf-16")
+    assert services.detect_delimiter(path) == expected
+
+
+def test_open_changed_file_uses_the_integrations_delimiter(integration, actor, tmp_path):
+    path = tmp_path / "changed.csv"
+    path.write_text("CONS_ID;MOBILE_PHONE\n1001;2025550143\n", encoding="utf-8")
+    reader = services.open_changed_file(integration, path)
+    assert reader.delimiter == ";" and [row.cons_id for row in reader] == ["1001"]
+    services.apply_settings(integration, {"csv_delimiter": ","}, actor)
+    with pytest.raises(BadFile, match="set the delimiter to ;"):
+        services.open_changed_file(integration, path)

@@ -257,6 +257,15 @@ class LookupFailed(Exception):
 _background: set[threading.Thread] = set()
 
 
+def _usable(integration: Integration, refusal: type[Exception]):
+    """The integration's Luminate settings, checked before a run is created so that an unusable setting
+    is reported at once instead of leaving a run that never ends."""
+    try:
+        return services.luminate_site_config(integration)
+    except ValueError as exc:
+        raise refusal(f"The Luminate settings cannot be used: {exc} Check Configure Integration.") from None
+
+
 def start_run(integration: Integration, direction: str, *, preview: bool = False, wait: float = 10.0):
     """Start a run on a background thread ("Run now", or an inbound "Preview" when ``preview``).
 
@@ -264,9 +273,10 @@ def start_run(integration: Integration, direction: str, *, preview: bool = False
     (a resumed inbound run shows itself only after its first chunk).
 
     Raises:
-        RunNotStarted: another run of this integration and direction holds the lock, or the run failed
-            before it began; the message says which.
+        RunNotStarted: the Luminate settings are unusable, another run of this integration and direction
+            holds the lock, or the run failed before it began; the message says which.
     """
+    _usable(integration, RunNotStarted)
     outcome: queue.Queue = queue.Queue()
     integration_id = integration.pk
 
@@ -319,12 +329,14 @@ def try_constituent(integration: Integration, *, constituent_id: str = "", email
     An email is first looked up in Luminate (getUser by primary_email) for its constituent ID.
 
     Raises:
-        LookupFailed: the email matches no constituent or several, or Luminate could not be asked.
+        LookupFailed: the settings are unusable, the email matches no constituent or several, or Luminate
+            could not be asked.
         RunInProgress: an inbound run of this integration holds the lock.
     """
+    site = _usable(integration, LookupFailed)
     if email:
         try:
-            with LuminateClient(services.luminate_site_config(integration)) as client:
+            with LuminateClient(site) as client:
                 record = client.get_user(primary_email=email)
         except NotFound:
             raise LookupFailed(f"No Luminate constituent has the email {email}.") from None
@@ -332,7 +344,7 @@ def try_constituent(integration: Integration, *, constituent_id: str = "", email
             raise LookupFailed(
                 f"Several Luminate constituents have the email {email}: try one by its constituent ID."
             ) from None
-        except (LuminateError, ValueError) as exc:
+        except LuminateError as exc:
             raise LookupFailed(f"Luminate could not be asked about {email}: {exc}") from None
         constituent_id = str(record.get("cons_id", ""))
     return run_inbound(

@@ -1,4 +1,5 @@
 from django.urls import path
+from django.views.generic import RedirectView
 
 from lumisync.datasync import views
 
@@ -13,6 +14,12 @@ urlpatterns = [
     path("activate/", views.activate, name="activate"),
     path("deactivate/", views.deactivate, name="deactivate"),
     path("audit/", views.audit_log, name="audit_log"),
+    # The snippet generator lives with the web opt-in endpoint it posts to.
+    path(
+        "donation-snippet/",
+        RedirectView.as_view(pattern_name="mcapi:donation_forms"),
+        name="donation_snippet",
+    ),
 ]
 
 # The Synchronization report (views_report).

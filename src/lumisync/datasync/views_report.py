@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, JsonResponse, StreamingHttpResponse
+from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -29,20 +29,18 @@ RECORDS_PER_PAGE = 50
 FAILED_SHOWN = 100
 CHART_RUNS = 30
 
+CHANGED = (Category.CREATED, Category.UPDATED)
+ERRORS = (Category.UNABLE_TO_UPDATE, Category.VALIDATION_ERROR, Category.PROCESSING_ERROR)
 # The chart stacks a run's records in four groups; every category belongs to one.
 CHART_GROUPS = (
-    ("written", "Created or updated", (Category.CREATED, Category.UPDATED, Category.DEFERRED_SUBSCRIPTION)),
+    ("written", "Created or updated", (*CHANGED, Category.DEFERRED_SUBSCRIPTION)),
     ("unchanged", "Nothing to change", (Category.NO_NEW_CHANGES, Category.NO_DIFFERENCE)),
     (
         "attention",
         "Left out or held",
         (Category.FIELD_CONFLICT, Category.NO_IMPORT, Category.NO_EXPORT, Category.SKIPPED_MEMBERS),
     ),
-    (
-        "errors",
-        "Errors",
-        (Category.UNABLE_TO_UPDATE, Category.VALIDATION_ERROR, Category.PROCESSING_ERROR),
-    ),
+    ("errors", "Errors", ERRORS),
 )
 CHART_HEIGHT = 160
 CHART_BAR = 18
@@ -90,15 +88,17 @@ def _chart(runs: list[SyncRun], current: SyncRun | None) -> dict:
     tallest = max([sum(run.counts.values()) for run in runs] + [1])
     bars = []
     for index, run in enumerate(runs):
-        bottom = CHART_HEIGHT
+        below = 0
         segments = []
         for group, label, categories in CHART_GROUPS:
             count = sum(run.counts.get(category.value, 0) for category in categories)
             if not count:
                 continue
-            height = max(1, round(count * CHART_HEIGHT / tallest))
-            bottom -= height
-            segments.append(Segment(bottom, height, group, f"{label}: {count}"))
+            # Edges from running totals, so rounding never makes a bar taller than its records.
+            bottom = CHART_HEIGHT - round(below * CHART_HEIGHT / tallest)
+            below += count
+            top = min(CHART_HEIGHT - round(below * CHART_HEIGHT / tallest), bottom - 1)
+            segments.append(Segment(top, bottom - top, group, f"{label}: {count}"))
         counted = ", ".join(f"{category} {count}" for category, count in report.summary(run) if count)
         bars.append(
             Bar(
@@ -138,8 +138,8 @@ def _duration(run: SyncRun) -> str:
 def _describe(runs):
     for run in runs:
         run.duration_text = _duration(run)
-        run.changed = sum(run.counts.get(c.value, 0) for c in (Category.CREATED, Category.UPDATED))
-        run.problems = sum(run.counts.get(c.value, 0) for c in CHART_GROUPS[3][2])
+        run.changed = sum(run.counts.get(category.value, 0) for category in CHANGED)
+        run.problems = sum(run.counts.get(category.value, 0) for category in ERRORS)
     return runs
 
 
@@ -168,7 +168,7 @@ def report_home(request):
     runs = Paginator(integration.runs.order_by("-started_at", "-id"), RUNS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    _describe(runs.object_list)
+    runs.object_list = _describe(list(runs.object_list))
     failed = integration.outbound_items.filter(status=OutboundItem.Status.FAILED).select_related("profile")
     return _report_page(
         request,
@@ -358,7 +358,7 @@ def start_run(request):
     integration = _integration(request)
     action = request.POST.get("action")
     if action not in ("preview", "inbound", "outbound"):
-        raise Http404("Unknown run.")
+        return HttpResponseBadRequest("Choose Preview, Run inbound now or Run outbound now.")
     if action != "preview" and not integration.active:
         messages.error(
             request, "Activate the integration before running it. Preview works before activation."

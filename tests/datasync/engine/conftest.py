@@ -17,6 +17,7 @@ STOP_HELP = " Reply HELP for help, STOP to opt out."
 def _quick_client(settings):
     # Faults in these tests are injected on purpose: give up on them in milliseconds, not minutes.
     settings.LUMISYNC_LUMINATE_CLIENT = {
+        "connect_timeout": 1.0,
         "read_timeout": 1.0,
         "retry": RetryPolicy(max_attempts=3, base=0.01, cap=0.05),
     }

@@ -12,6 +12,8 @@ constituent's interactions instead of being sent again.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import random
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +39,7 @@ from lumisync.luminate import (
     MultipleMatches,
     NotFound,
     RecordLevelError,
+    RetryPolicy,
     RunLevelError,
     TransientError,
 )
@@ -44,6 +47,8 @@ from lumisync.subscribers.models import Call, Channel, ConsentEvent, Profile, Su
 
 MAX_BACKOFF = timedelta(hours=6)
 CALL_MARKER = "lumisync call {pk}"
+INTERACTION_PAGE_SIZE = 100
+INTERACTION_PAGES = 50
 INACTIVE = "The integration is inactive: nothing was sent; events wait for reactivation."
 
 
@@ -81,21 +86,36 @@ def run_outbound(integration: Integration, options: OutboundOptions = OutboundOp
             # Events keep their place in the platform's log and go out after reactivation.
             _close(run, SyncRun.Status.SUCCEEDED, INACTIVE)
             return run
+        exporter = None
         try:
-            if not options.dry_run:
+            # A preview sees exactly what a real run would (events enqueued, items settled) and then takes
+            # every platform-side change back; only its report rows are kept. A real run commits as it
+            # goes, so that a call is marked in flight before it is sent.
+            with transaction.atomic() if options.dry_run else contextlib.nullcontext():
                 enqueue(context)
-            with LuminateClient(site_config(context.integration)) as client:
-                exporter = _Exporter(context, client, run, dry_run=options.dry_run)
-                exporter.reconcile_in_flight()
-                for profile_id in _due_profiles(context.integration):
-                    exporter.export_profile(profile_id)
-                    lease.renew()
-                    if not options.dry_run and not _still_active(context.integration):
-                        exporter.stopped = True
-                        break
+                site = site_config(context.integration)
+                # takeAction cannot be de-duplicated by Luminate: it is sent once per attempt, never retried
+                # blindly; an unanswered attempt is reconciled against the constituent's interactions.
+                with (
+                    LuminateClient(site) as client,
+                    LuminateClient(dataclasses.replace(site, retry=RetryPolicy(max_attempts=1))) as once,
+                ):
+                    exporter = _Exporter(context, client, run, dry_run=options.dry_run, once=once)
+                    exporter.reconcile_in_flight()
+                    for profile_id in _due_profiles(context.integration):
+                        exporter.export_profile(profile_id)
+                        lease.renew()
+                        if not options.dry_run and not _still_active(context.integration):
+                            exporter.stopped = True
+                            break
+                if options.dry_run:
+                    transaction.set_rollback(True)
         except RunLevelError as exc:
             _close(run, SyncRun.Status.FAILED, str(exc))
             return run
+        finally:
+            if exporter is not None and exporter.preview_rows:
+                SyncRecord.objects.bulk_create(exporter.preview_rows)
         counts = dict(run.counts)
         bad = counts.get(Category.PROCESSING_ERROR.value, 0) + counts.get(Category.UNABLE_TO_UPDATE.value, 0)
         _close(run, SyncRun.Status.PARTIAL if bad else SyncRun.Status.SUCCEEDED, "")
@@ -177,10 +197,20 @@ def _due_profiles(integration: Integration) -> list[int]:
 
 
 class _Exporter:
-    def __init__(self, context: SyncContext, client: LuminateClient, run: SyncRun, *, dry_run: bool):
+    def __init__(
+        self,
+        context: SyncContext,
+        client: LuminateClient,
+        run: SyncRun,
+        *,
+        dry_run: bool,
+        once: LuminateClient | None = None,
+    ):
         self.context = context
         self.integration = context.integration
         self.client = client
+        self.once = once or client
+        self.preview_rows: list[SyncRecord] = []
         self.run = run
         self.dry_run = dry_run
         self.stopped = False
@@ -447,10 +477,11 @@ class _Exporter:
             )
             return
         OutboundItem.objects.filter(pk=item.pk).update(
-            status=OutboundItem.Status.IN_FLIGHT, attempts=item.attempts + 1
+            status=OutboundItem.Status.IN_FLIGHT, attempts=item.attempts + 1, updated_at=timezone.now()
         )
+        item.attempts += 1
         try:
-            self.client.take_call_action(
+            self.once.take_call_action(
                 cons_id=profile.constituent_id,
                 alert_id=call.alert_id,
                 called=call.status == Call.Status.COMPLETED,
@@ -458,12 +489,24 @@ class _Exporter:
                 note=self._call_note(call),
             )
         except TransientError as exc:
-            # The request may have reached Luminate: reconcile before any resend.
-            self._report(
-                profile,
-                Category.UNABLE_TO_UPDATE,
-                f"Call left in flight after an error ({exc}); reconciled next run.",
-            )
+            answered = exc.http_status is not None or exc.code is not None
+            found = self._in_luminate(item, profile.constituent_id) if answered else None
+            if found:
+                self._settle([item], OutboundItem.Status.DELIVERED, Category.UPDATED, "Call recorded.")
+                self._report(profile, Category.UPDATED, "Call recorded (found in Luminate after an error).")
+            elif found is False:
+                # Luminate answered with an error and has no trace of the call: safe to send again later.
+                self._retry_later([item], exc, counted=True)
+                self._report(
+                    profile, Category.UNABLE_TO_UPDATE, f"Call not recorded yet ({exc}); retried later."
+                )
+            else:
+                # No answer: the request may still reach Luminate. Reconciled, never resent blindly.
+                self._report(
+                    profile,
+                    Category.UNABLE_TO_UPDATE,
+                    f"Call left in flight after an error ({exc}); reconciled next run.",
+                )
             return
         except RecordLevelError as exc:
             self._settle([item], OutboundItem.Status.FAILED, Category.PROCESSING_ERROR, str(exc))
@@ -484,27 +527,46 @@ class _Exporter:
         )
 
     def reconcile_in_flight(self) -> None:
-        """Calls marked in flight by a run that died: delivered if Luminate has them, else sent again."""
+        """Calls left in flight (a run that died, or no answer): delivered if Luminate has them, else sent
+        again. Only marks older than the client's timeouts are looked at, so a request still on its way is
+        not taken for lost."""
+        settled = timezone.now() - timedelta(
+            seconds=self.once.site.connect_timeout + self.once.site.read_timeout
+        )
         stuck = OutboundItem.objects.filter(
-            integration=self.integration, status=OutboundItem.Status.IN_FLIGHT
+            integration=self.integration, status=OutboundItem.Status.IN_FLIGHT, updated_at__lt=settled
         ).select_related("call", "profile")
         for item in stuck:
-            marker = CALL_MARKER.format(pk=item.call_id)
-            try:
-                interactions = self.client.get_user_interactions(cons_id=item.profile.constituent_id)
-            except (TransientError, RecordLevelError):
+            found = self._in_luminate(item, item.profile.constituent_id)
+            if found is None or self.dry_run:
                 continue
-            if self.dry_run:
-                continue
-            if any(marker in _interaction_text(interaction) for interaction in interactions):
+            if found:
                 self._settle(
                     [item],
                     OutboundItem.Status.DELIVERED,
                     Category.UPDATED,
-                    "Found in Luminate after a crash.",
+                    "Found in Luminate after an interrupted attempt.",
                 )
             else:
                 OutboundItem.objects.filter(pk=item.pk).update(status=OutboundItem.Status.PENDING)
+
+    def _in_luminate(self, item: OutboundItem, cons_id: str | None) -> bool | None:
+        """Whether the call's marker is among the constituent's interactions; None when that cannot be read."""
+        if not cons_id:
+            return None
+        marker = CALL_MARKER.format(pk=item.call_id)
+        for page in range(INTERACTION_PAGES):
+            try:
+                interactions = self.client.get_user_interactions(
+                    cons_id=cons_id, list_page_size=INTERACTION_PAGE_SIZE, list_page_offset=page
+                )
+            except (TransientError, RecordLevelError):
+                return None
+            if any(marker in _interaction_text(interaction) for interaction in interactions):
+                return True
+            if len(interactions) < INTERACTION_PAGE_SIZE:
+                return False
+        return None
 
     # -- bookkeeping ---------------------------------------------------------------------------------
 
@@ -517,11 +579,11 @@ class _Exporter:
             last_error="" if status == OutboundItem.Status.DELIVERED else message,
         )
 
-    def _retry_later(self, items: list[OutboundItem], exc: Exception) -> None:
+    def _retry_later(self, items: list[OutboundItem], exc: Exception, *, counted: bool = False) -> None:
         if self.dry_run:
             return
         for item in items:
-            attempts = item.attempts + 1
+            attempts = item.attempts if counted else item.attempts + 1
             delay = min(MAX_BACKOFF, timedelta(minutes=2) * 2 ** min(attempts, 12))
             OutboundItem.objects.filter(pk=item.pk).update(
                 attempts=attempts,
@@ -531,7 +593,7 @@ class _Exporter:
             )
 
     def _report(self, profile: Profile, category: str, reason: str, *, cons_id: str = "") -> None:
-        SyncRecord.objects.create(
+        row = SyncRecord(
             run=self.run,
             direction=Direction.OUTBOUND,
             constituent_id=cons_id or profile.constituent_id or "",
@@ -545,6 +607,10 @@ class _Exporter:
             reason=reason,
             source=SyncRecord.Source.PLATFORM,
         )
+        if self.dry_run:
+            self.preview_rows.append(row)
+        else:
+            row.save()
         self.run.total += 1
         self.run.done += 1
         self.run.counts[str(category)] = self.run.counts.get(str(category), 0) + 1
