@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from lumisync.accounts.models import Role
@@ -216,3 +217,25 @@ def test_staff_are_refused_and_other_organizations_get_not_found(
     sign_in(page, stranger)
     assert page.goto(f"/datasync/report/runs/{run.pk}/").status == 404
     screenshot(page, "2-other-organization")
+
+
+def test_a_running_run_shows_its_progress_live(browser_page, screenshot, admin_user, integration):
+    run = SyncRun.objects.create(
+        integration=integration, direction="inbound", started_at=timezone.now(), total=1000, done=100
+    )
+    page = browser_page
+    sign_in(page, admin_user)
+    page.goto(f"/datasync/report/runs/{run.pk}/")
+    expect(page.locator("#run-status")).to_have_text("Running")
+    expect(page.locator(".run-progress [data-field=done]")).to_have_text("100")
+    SyncRun.objects.filter(pk=run.pk).update(done=600)
+    expect(page.locator(".run-progress [data-field=done]")).to_have_text("600")
+    expect(page.locator(".run-progress progress")).to_have_attribute("value", "600")
+    screenshot(page, "1-running")
+    SyncRun.objects.filter(pk=run.pk).update(
+        done=1000, status=SyncRun.Status.SUCCEEDED, finished_at=timezone.now()
+    )
+    # The finished run's page replaces the live view once the poll sees the end.
+    expect(page.locator("#run-status")).to_have_text("Succeeded")
+    expect(page.locator(".run-progress")).to_have_count(0)
+    screenshot(page, "2-finished")

@@ -17,7 +17,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from lumisync.messaging import conf
+from lumisync.messaging import conf, deliverability
 from lumisync.messaging.backends import (
     DeliveryError,
     PermanentDeliveryError,
@@ -185,6 +185,8 @@ def _send_one(message_id: int, claimed_at: dt.datetime, backend, summary: SendSu
         ours.update(status=Message.Status.FAILED, error=str(exc), error_code=exc.code, claimed_at=None)
         logger.warning("SMS message %s (%s) failed: %s", message.pk, message.kind, exc)
         summary.failed += 1
+        # The provider may refuse the number itself at once (21211, 21614), not only in a later receipt.
+        deliverability.recheck_profile(message, Message.Status.FAILED, exc.code)
         return
     except DeliveryError as exc:
         _retry_or_give_up(message, ours, exc, summary)
@@ -310,6 +312,7 @@ def record_delivery_status(
     """Apply a delivery receipt; True when the message changed.
 
     Receipts can arrive out of order (a late "sent" after "delivered"), so a final state is never replaced.
+    A final state may change the profile's status (see :mod:`lumisync.messaging.deliverability`).
     """
     status = PROVIDER_STATUSES.get(provider_status)
     if status is None:
@@ -335,4 +338,6 @@ def record_delivery_status(
         # An earlier attempt's error (a timeout the provider in fact survived) no longer describes it.
         changes.update(error="", error_code="")
     updated = Message.objects.filter(id=message.pk, status=message.status).update(**changes)
+    if updated and status in FINAL_STATUSES:
+        deliverability.recheck_profile(message, status, changes.get("error_code", ""))
     return bool(updated)

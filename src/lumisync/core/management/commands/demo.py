@@ -21,6 +21,7 @@ from lumisync.subscribers.models import Campaign, Channel, OptInPath
 DEMO_SLUG = "demo"
 DEMO_ADMIN = "admin"
 STOP_HELP = "Reply HELP for help, STOP to opt out. Msg&data rates may apply."
+DEMO_SYNC_PATH = "Website sign-up"
 
 CAMPAIGNS = [
     (
@@ -28,7 +29,7 @@ CAMPAIGNS = [
         "Alerts when a river bill moves.",
         [
             (
-                "Website sign-up",
+                DEMO_SYNC_PATH,
                 "web",
                 "",
                 "Thanks for joining Rapid Response alerts from Save the Rivers! " + STOP_HELP,
@@ -76,7 +77,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--no-serve", action="store_true", help="Prepare the demo and exit.")
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--constituents", type=int, default=400, help="Size of the simulated Luminate site.")
+        parser.add_argument(
+            "--constituents", type=int, default=400, help="Size of the simulated Luminate site."
+        )
 
     def handle(self, *args, no_serve, port, constituents, **options):
         Path(settings.HOME).mkdir(parents=True, exist_ok=True)
@@ -128,9 +131,7 @@ class Command(BaseCommand):
                 "datasync_password": simulator.ftp_password,
                 "opt_in_field": simulator.config.opt_in_field,
                 "sync_type": SyncType.CONSERVATIVE,
-                "default_opt_in_path": OptInPath.objects.filter(
-                    organization=organization, kind=OptInPath.Kind.WEB
-                ).first(),
+                "default_opt_in_path": OptInPath.objects.get(organization=organization, name=DEMO_SYNC_PATH),
                 "allow_plain_http": True,
             },
             actor,
