@@ -12,6 +12,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "LUMISYNC_HOME": str(tmp_path),
     }
     env.pop("DATABASE_URL", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     result = subprocess.run(
         [sys.executable, "-m", "lumisync", "check", "--deploy", "--fail-level", "WARNING"],
         env=env,

@@ -25,13 +25,16 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 
-# Playwright's sync API runs an event loop in this thread; Django's ORM calls made by the test itself
-# would otherwise be refused as "called from an async context".
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
+    """The browser, for one test module at a time.
+
+    Playwright's sync API keeps an event loop running in this thread while it is open, so it is closed
+    after each module: tests elsewhere that start their own loop (asyncio.run) must not find one running.
+    Meanwhile Django's ORM calls made by the test itself would be refused as "called from an async
+    context"; DJANGO_ALLOW_ASYNC_UNSAFE allows them for exactly that time.
+    """
     if not CHROMIUM.exists():
         reason = f"BROWSER TESTS NOT RUN: {CHROMIUM} is missing (install Debian's chromium package)."
         if os.environ.get("LUMISYNC_REQUIRE_BROWSER") == "1":
@@ -39,10 +42,18 @@ def chromium():
         pytest.skip(reason)
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture

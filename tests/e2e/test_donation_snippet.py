@@ -6,7 +6,6 @@ platform is pytest-django's live server. Run with the browser tests' conftest (t
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -22,8 +21,6 @@ from lumisync.mcapi.models import DonationFormSnippet, WebSettings
 from lumisync.mcapi.snippet import render_snippet
 from lumisync.messaging.models import Message
 from lumisync.subscribers.models import Campaign, Channel, ConsentEvent, Donation, OptInPath, Profile
-
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -61,7 +61,10 @@ def switch_organization(request):
 
 @administrator_required
 def organization_settings(request):
-    form = OrganizationSettingsForm(request.POST or None, instance=request.organization)
+    # The form gets its own copy: validating writes the submitted values into its instance, and the page
+    # around the form (its name in the top bar, its time zone) must keep showing the stored state.
+    organization = Organization.objects.get(pk=request.organization.pk)
+    form = OrganizationSettingsForm(request.POST or None, instance=organization)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
             form.save()

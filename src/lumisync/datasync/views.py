@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from lumisync.accounts.decorators import administrator_required
 from lumisync.datasync import services
+from lumisync.datasync.engine.context import load_context
 from lumisync.datasync.forms import (
     ActivationForm,
     CreateIntegrationForm,
@@ -21,9 +22,9 @@ from lumisync.datasync.forms import (
     IntegrationForm,
     MappingsForm,
 )
-from lumisync.datasync.models import Integration
+from lumisync.datasync.models import AuditEntry, Integration
 from lumisync.datasync.preflight import run_connection_test
-from lumisync.subscribers.models import OptInPath
+from lumisync.subscribers.models import Campaign, OptInPath
 
 # Pages other parts of Data Sync provide; the panel links to them once they exist.
 _OPTIONAL_ACTIONS = (
@@ -55,6 +56,31 @@ def _optional_actions() -> list[tuple[str, str | None]]:
     return actions
 
 
+def _shown(value) -> str:
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    return str(value)
+
+
+def _audit_rows(entries) -> list[AuditEntry]:
+    """The entries with ``change_rows``: (label, before, after) as the configuration form names them.
+
+    A settings entry's stored summary only lists the changed fields' internal names, which its change
+    rows already give by label, so ``shown_summary`` leaves it out.
+    """
+    labels = IntegrationForm.Meta.labels
+    rows = list(entries)
+    for entry in rows:
+        entry.shown_summary = "" if entry.action == AuditEntry.Action.SETTINGS else entry.summary
+        entry.change_rows = [
+            (labels.get(name) or (name[:1].upper() + name[1:]).replace("_", " "), _shown(old), _shown(new))
+            for name, (old, new) in entry.changes.items()
+        ]
+    return rows
+
+
 def _page(request, template: str, integration: Integration | None, **context):
     return render(
         request,
@@ -81,9 +107,12 @@ def home(request):
         request,
         "datasync/home.html",
         integration,
-        audit=integration.audit_entries.select_related("actor")[:10],
+        audit=_audit_rows(integration.audit_entries.select_related("actor")[:10]),
         next_run=services.local_time_text(next_run) if next_run else "",
         ip_addresses=services.api_ip_addresses(),
+        synced_campaigns=Campaign.objects.filter(
+            pk__in=load_context(integration).synced_campaign_ids
+        ).order_by("name"),
     )
 
 
@@ -211,5 +240,5 @@ def audit_log(request):
         request,
         "datasync/audit.html",
         integration,
-        audit=integration.audit_entries.select_related("actor")[:500],
+        audit=_audit_rows(integration.audit_entries.select_related("actor")[:500]),
     )

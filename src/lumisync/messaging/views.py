@@ -1,7 +1,8 @@
-"""Webhooks the SMS provider calls: delivery receipts and incoming texts.
+"""Webhooks the SMS provider calls (delivery receipts and incoming texts), and the Administrators' page
+that sets the provider account.
 
-Both are signed by the provider with the organization's auth token; nothing is read or changed before the
-signature is checked, beyond finding which organization's token to check it with.
+Both webhooks are signed by the provider with the organization's auth token; nothing is read or changed
+before the signature is checked, beyond finding which organization's token to check it with.
 """
 
 from __future__ import annotations
@@ -9,19 +10,24 @@ from __future__ import annotations
 import logging
 from xml.sax.saxutils import escape
 
-from django.db import transaction
+from django.contrib import messages
+from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from lumisync.accounts.decorators import administrator_required
 from lumisync.messaging import conf, services
 from lumisync.messaging.backends import mask_number
+from lumisync.messaging.forms import ProviderAccountForm, TestMessageForm, number_taken_message
 from lumisync.messaging.models import Message, ProviderAccount
 from lumisync.messaging.signatures import signature_is_valid
 from lumisync.subscribers.inbound import handle_inbound_text
-from lumisync.subscribers.models import Profile
+from lumisync.subscribers.models import Channel, Profile
 from lumisync.subscribers.phones import InvalidPhoneNumber, normalize_phone
+from lumisync.subscribers.services import get_or_create_profile
 
 logger = logging.getLogger(__name__)
 
@@ -104,3 +110,102 @@ def _twiml(replies: list[str]) -> HttpResponse:
     return HttpResponse(
         f'<?xml version="1.0" encoding="UTF-8"?><Response>{messages}</Response>', content_type="text/xml"
     )
+
+
+# --- the provider account page ---------------------------------------------------------------------------
+
+
+def _site_root(request: HttpRequest) -> str:
+    return conf.public_url() or f"{request.scheme}://{request.get_host()}"
+
+
+def _account_of(request: HttpRequest) -> ProviderAccount:
+    organization = request.organization
+    account = ProviderAccount.objects.filter(organization=organization).first()
+    return account or ProviderAccount(organization=organization)
+
+
+def _provider_page(request: HttpRequest, form, test_form) -> HttpResponse:
+    root = _site_root(request)
+    context = {
+        "form": form,
+        "test_form": test_form,
+        "saved": form.instance.pk is not None,
+        "public_url_set": bool(conf.public_url()),
+        "inbound_url": root + reverse("messaging:inbound"),
+        # The provider is told this address with each message; only the message id at its end changes.
+        "status_callback_prefix": root + reverse("messaging:status_callback", args=[0]).removesuffix("0/"),
+    }
+    return render(request, "messaging/provider.html", context)
+
+
+@administrator_required
+def provider_settings(request: HttpRequest) -> HttpResponse:
+    account = _account_of(request)
+    form = ProviderAccountForm(request.POST or None, instance=account)
+    test_form = TestMessageForm(region=request.organization.phone_region)
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                form.save()
+        except IntegrityError:
+            # Another organization took the number between the check and the save.
+            form.add_error("from_number", number_taken_message(form.cleaned_data["from_number"]))
+        else:
+            logger.info(
+                "SMS provider account of organization %r saved by %s (auth token %s)",
+                request.organization.slug,
+                request.user.get_username(),
+                "replaced" if form.token_replaced else "kept",
+            )
+            messages.success(request, "SMS provider settings saved.")
+            return redirect("messaging:provider")
+    return _provider_page(request, form, test_form)
+
+
+@require_POST
+@administrator_required
+def send_test_message(request: HttpRequest) -> HttpResponse:
+    """Text the number typed, now and whatever the hour, and show what the provider made of it."""
+    organization = request.organization
+    account = _account_of(request)
+    if account.pk is None:
+        messages.error(request, "Save the provider settings before sending a test message.")
+        return redirect("messaging:provider")
+    test_form = TestMessageForm(request.POST, region=organization.phone_region)
+    if not test_form.is_valid():
+        return _provider_page(request, ProviderAccountForm(instance=account), test_form)
+    number = test_form.cleaned_data["phone_number"]
+    profile, _ = get_or_create_profile(
+        organization,
+        number,
+        channel=Channel.ADMIN,
+        source_detail="Test message from the SMS provider page",
+        require_mobile=False,
+    )
+    if profile.is_globally_opted_out:
+        # A reply-type message would skip the opt-out check, which is meant for answers to the person only.
+        test_form.add_error(
+            "phone_number",
+            f"{number} texted a STOP word on {profile.opted_out_at:%Y-%m-%d}; no test message is sent to it.",
+        )
+        return _provider_page(request, ProviderAccountForm(instance=account), test_form)
+    body = f"Test message from {organization.name}: your SMS provider settings work."
+    message = services.queue_message(profile, body, kind=Message.Kind.REPLY, reply=True)
+    services.send_due_messages(profile=profile)
+    logger.info(
+        "Test SMS message %s to %s sent by %s", message.pk, mask_number(number), request.user.get_username()
+    )
+    return redirect("messaging:test_message", pk=message.pk)
+
+
+@administrator_required
+def test_message(request: HttpRequest, pk: int) -> HttpResponse:
+    """The fate of a test message; a status callback updates it, so reloading shows the delivery."""
+    message = get_object_or_404(
+        Message.objects.select_related("profile"),
+        pk=pk,
+        organization=request.organization,
+        kind=Message.Kind.REPLY,
+    )
+    return render(request, "messaging/test_message.html", {"message": message})

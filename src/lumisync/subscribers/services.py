@@ -18,7 +18,8 @@ Bulk use (the sync engine): every service takes one profile-row lock and a handf
 per field. Load the subscriptions of a whole chunk with :func:`load_subscriptions` (one query) and pass each
 profile's map as ``subscriptions=`` to :func:`opt_in` / :func:`opt_out` to skip the per-call subscription
 query; :func:`profiles_by_phone` loads a chunk's profiles in one query. Pass ``save=False`` to
-:func:`update_profile_fields` to collect changes for ``Profile.objects.bulk_update``.
+:func:`update_profile_fields` to collect changes for ``Profile.objects.bulk_update``. Profiles a sync has
+just created are subscribed by :func:`opt_in_new_profiles` in a few bulk queries, under the same rules.
 """
 
 from __future__ import annotations
@@ -339,6 +340,118 @@ def _opt_out_globally(profile: Profile, provenance: _Provenance) -> ConsentResul
     return ConsentResult(
         Outcome.OPTED_OUT, "Opted out of all messages.", event=event, affected=tuple(stopped)
     )
+
+
+def opt_in_new_profiles(
+    pairs: Iterable[tuple[Profile, OptInPath]],
+    *,
+    channel: str,
+    actor: str = "",
+    source_detail: str = "",
+) -> list[ConsentResult]:
+    """:func:`opt_in` for many profiles at once, in a handful of bulk queries: for a sync that has just
+    created the profiles.
+
+    The rules are :func:`opt_in`'s. A profile that already has a subscription to the path's campaign, or
+    that has opted out, is handed to :func:`opt_in` itself, so this is never a way around them. Call it
+    inside the transaction that created the profiles (nobody else can have changed their consent yet).
+
+    Returns:
+        One result per pair, in order: ACTIVATED, PENDING_CONFIRMATION, PATH_INACTIVE or :func:`opt_in`'s.
+    """
+    channel = Channel(channel)
+    pairs = list(pairs)
+    for profile, path in pairs:
+        _check_organization(profile, path.organization_id, "opt-in path", path.name)
+    existing = set(
+        Subscription.objects.filter(profile_id__in=[profile.pk for profile, _path in pairs]).values_list(
+            "profile_id", "campaign_id"
+        )
+    )
+    now = timezone.now()
+    provenance = _Provenance(channel, actor, source_detail, "", now)
+    results: list[ConsentResult | None] = [None] * len(pairs)
+    bulk: list[tuple[int, Profile, OptInPath, bool]] = []
+    claimed: set[tuple[int, int]] = set()
+    for index, (profile, path) in enumerate(pairs):
+        key = (profile.pk, path.campaign_id)
+        if not path.active:
+            results[index] = ConsentResult(Outcome.PATH_INACTIVE, f"The opt-in path {path.name!r} is inactive.")
+        elif key in existing or key in claimed or profile.is_globally_opted_out:
+            results[index] = opt_in(
+                profile, path, channel=channel, actor=actor, source_detail=source_detail
+            )
+        else:
+            claimed.add(key)
+            pending = path.requires_confirmation or channel == Channel.REFERRAL
+            bulk.append((index, profile, path, pending))
+    if not bulk:
+        return results
+    with transaction.atomic():
+        events = ConsentEvent.objects.bulk_create(
+            [
+                ConsentEvent(
+                    organization_id=profile.organization_id,
+                    profile=profile,
+                    campaign_id=path.campaign_id,
+                    opt_in_path=path,
+                    kind=ConsentEvent.Kind.PENDING if pending else ConsentEvent.Kind.OPT_IN,
+                    channel=channel,
+                    actor=actor[:255],
+                    source_detail=source_detail[:500],
+                    occurred_at=now,
+                )
+                for _index, profile, path, pending in bulk
+            ]
+        )
+        subscriptions = Subscription.objects.bulk_create(
+            [
+                Subscription(
+                    profile=profile,
+                    campaign_id=path.campaign_id,
+                    opt_in_path=path,
+                    status=Subscription.Status.PENDING if pending else Subscription.Status.ACTIVE,
+                    activated_at=None if pending else now,
+                    activated_by=None if pending else event,
+                    welcome_sent_at=now if not pending and path.welcome_message.strip() else None,
+                )
+                for (_index, profile, path, pending), event in zip(bulk, events, strict=True)
+            ]
+        )
+        messages: list[Message | None] = []
+        for (_index, profile, path, pending), sub in zip(bulk, subscriptions, strict=True):
+            if pending:
+                body, kind = _confirmation_prompt(profile, path, path.campaign), Message.Kind.CONFIRMATION
+            else:
+                body, kind = path.welcome_message.strip(), Message.Kind.WELCOME
+            messages.append(outbox.build_message(profile, body, kind=kind, subscription=sub) if body else None)
+        Message.objects.bulk_create([message for message in messages if message is not None])
+        active = [profile.pk for _index, profile, _path, pending in bulk if not pending]
+        Profile.objects.filter(pk__in=active).exclude(status__in=_DELIVERY_STATUSES).update(
+            status=ProfileStatus.ACTIVE, updated_at=now
+        )
+    for (index, profile, path, pending), event, sub, message in zip(
+        bulk, events, subscriptions, messages, strict=True
+    ):
+        if pending:
+            results[index] = ConsentResult(
+                Outcome.PENDING_CONFIRMATION,
+                f"Waiting for a YES to join {path.campaign}; confirmation prompt queued.",
+                sub,
+                event,
+                (message,) if message else (),
+            )
+        else:
+            if profile.status not in _DELIVERY_STATUSES:
+                profile.status = ProfileStatus.ACTIVE
+            results[index] = ConsentResult(
+                Outcome.ACTIVATED,
+                f"Subscribed to {path.campaign}" + ("; welcome queued." if message else "; no welcome sent."),
+                sub,
+                event,
+                (message,) if message else (),
+            )
+    return results
 
 
 def load_subscriptions(profiles: Iterable[Profile]) -> dict[int, dict[int, Subscription]]:

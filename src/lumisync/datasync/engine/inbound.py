@@ -374,7 +374,14 @@ class _Reader:
             target=self.loop.run_forever, name="lumisync-inbound-reader", daemon=True
         )
         self.thread.start()
-        self.client = AsyncLuminateClient(site_config(context.integration))
+        self._client: AsyncLuminateClient | None = None
+
+    @property
+    def client(self) -> AsyncLuminateClient:
+        # Built on first use: a file-mode run without group mappings never talks to Luminate.
+        if self._client is None:
+            self._client = AsyncLuminateClient(site_config(self.context.integration))
+        return self._client
 
     def read(self, items: list[Fetched]) -> Future:
         return asyncio.run_coroutine_threadsafe(self._read(items), self.loop)
@@ -418,7 +425,8 @@ class _Reader:
         return {str(group.get("id", "")) for group in future.result()}
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.client.aclose(), self.loop).result(timeout=30)
+        if self._client is not None:
+            asyncio.run_coroutine_threadsafe(self._client.aclose(), self.loop).result(timeout=30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=30)
         self.loop.close()
