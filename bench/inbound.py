@@ -110,6 +110,8 @@ def environment(database: Path, key: str) -> dict:
         "DATABASE_URL": f"sqlite:///{database}",
         "LUMISYNC_ENCRYPTION_KEYS": key,
         "LUMISYNC_LOG_LEVEL": "WARNING",
+        # As in production: with DEBUG on, Django keeps and formats every query.
+        "LUMISYNC_DEBUG": "0",
         "LUMISYNC_SMS_BACKEND": "log",
     }
 
@@ -223,7 +225,7 @@ def orchestrate(args: argparse.Namespace) -> None:
         print(
             f"{name:9} {figures['records']:>9,} records  {figures['seconds']:8.2f} s  "
             f"{figures['per_second']:9,.0f}/s  CPU {figures['cpu_ms_per_record']:.3f} ms/record  "
-            f"peak {figures['max_rss_mb']:.0f} MB  {figures['counts']}"
+            f"peak {figures['max_rss_mb']:.0f} MB  load {figures['load_average']}  {figures['counts']}"
             + (f"  {figures['share_of_ideal']:.0%} of ideal" if "share_of_ideal" in figures else "")
         )
     print(json.dumps(results))
@@ -291,6 +293,7 @@ def worker(spec_path: str) -> None:
                 "cpu_seconds": round(cpu_seconds, 3),
                 "cpu_ms_per_record": round(1000 * cpu_seconds / run.done, 4),
                 "max_rss_mb": round(usage.ru_maxrss / 1024, 1),
+                "load_average": round(os.getloadavg()[0], 2),
                 "counts": run.counts,
             }
         )

@@ -24,7 +24,8 @@ def _env_list(name: str, default: str = "") -> list[str]:
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "" if PRODUCTION else "lumisync-development-only-not-secret")
 if PRODUCTION and not SECRET_KEY:
     raise RuntimeError("DJANGO_SECRET_KEY must be set when LUMISYNC_ENV=production")
-DEBUG = os.environ.get("LUMISYNC_DEBUG", "0" if PRODUCTION else "1") == "1"
+# Debug pages show settings and tracebacks: only when asked for, never by default.
+DEBUG = os.environ.get("LUMISYNC_DEBUG", "0") == "1" and not PRODUCTION
 ALLOWED_HOSTS = _env_list("LUMISYNC_ALLOWED_HOSTS", "" if PRODUCTION else "127.0.0.1,localhost,testserver")
 CSRF_TRUSTED_ORIGINS = _env_list("LUMISYNC_CSRF_TRUSTED_ORIGINS")
 

@@ -113,7 +113,7 @@ def test_mappings_and_group_paths_from_a_json_file(organization, configured, sim
     assert configured.field_mappings.get(field="address_city").required
     assert list(configured.group_paths.values_list("group_id", "group_name")) == [("1002", "Volunteers")]
     path.write_text(json.dumps({"mappings": {"profile_email": {"required": True}}}))
-    with pytest.raises(CommandError, match="Email cannot be Required"):
+    with pytest.raises(CommandError, match="Email cannot be marked Required"):
         run("set", "--org", organization.slug, "--file", str(path))
     path.write_text(json.dumps({"mappings": {"phone_number": {"api_field_name": "cell_phone"}}}))
     with pytest.raises(CommandError, match="You renamed Phone number"):

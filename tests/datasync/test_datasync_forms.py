@@ -128,7 +128,7 @@ def test_secrets_are_never_rendered_back(integration, actor):
     html = str(IntegrationForm(instance=integration))
     for value in SECRET_VALUES.values():
         assert value not in html
-    assert 'placeholder="set"' in html
+    assert 'placeholder="stored; leave blank to keep it"' in html
     # A blank secret in a submitted form keeps the stored value.
     form = _form(integration)
     assert form.is_valid() and form.settings_values()["api_key"] == ""
@@ -162,7 +162,7 @@ def test_mappings_as_seeded_are_valid(integration):
 def test_required_is_refused_where_the_seed_forbids_it(integration, field, reason):
     form = _mapping_data(integration, **{f"{field}-required": True})
     assert not form.is_valid()
-    assert "cannot be Required?" in form.errors[f"{field}-required"][0]
+    assert "cannot be marked Required" in form.errors[f"{field}-required"][0]
     assert reason in form.errors[f"{field}-required"][0]
 
 

@@ -102,7 +102,7 @@ def test_configure_test_map_activate_deactivate(browser_page, screenshot, admin_
     expect(page.get_by_text("custom fields are not synced")).to_be_visible()
     page.locator("#id_profile_email-required").check()
     page.get_by_role("button", name="Save").click()
-    expect(page.locator("#row-profile_email .error")).to_contain_text("Email cannot be Required?")
+    expect(page.locator("#row-profile_email .error")).to_contain_text("Email cannot be marked Required")
     screenshot(page, "5-mappings-refused")
     page.locator("#id_profile_email-required").uncheck()
     page.locator("#id_profile_first_name-required").check()

@@ -210,9 +210,17 @@ def test_opt_out_of_one_campaign_or_all(api, organization, path):
     profile.refresh_from_db()
     assert profile.opted_out_at is None
 
+    third = OptInPath.objects.create(
+        organization=organization,
+        campaign=path.campaign.__class__.objects.create(organization=organization, name="Events"),
+        name="Events page",
+    )
+    subscribers.opt_in(profile, third, channel=Channel.API)
     api("POST", "profile_opt_out", phone_number="+12025550143")
+    assert set(profile.subscriptions.values_list("status", flat=True)) == {"opted_out"}
     profile.refresh_from_db()
-    assert profile.opted_out_at is not None
+    assert profile.opted_out_at is None, "an API opt-out of all campaigns is not the person texting STOP"
+    assert profile.get_status_display() == "No Subscriptions"
     assert error_of(api("POST", "profile_opt_out", phone_number="+12025550143", campaign_id="abc"))[0] == "1"
 
 

@@ -245,3 +245,13 @@ class TestTestMessage:
 
     def test_only_post(self, admin_client):
         assert admin_client.get(SEND_TEST).status_code == 405
+
+
+def test_a_site_that_only_logs_texts_says_so(admin_client, provider_account, profile, settings):
+    settings.LUMISYNC_SMS_BACKEND = "log"
+    note = 'id="logged-only"'
+    assert note in admin_client.get(PAGE).content.decode()
+    response = admin_client.post(SEND_TEST, {"phone_number": profile.phone_number}, follow=True)
+    assert note in response.content.decode()
+    settings.LUMISYNC_SMS_BACKEND = "twilio"
+    assert note not in admin_client.get(PAGE).content.decode()

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from lumisync.accounts.decorators import administrator_required, organization_required
 from lumisync.accounts.forms import OrganizationSettingsForm, ThrottledAuthenticationForm
 from lumisync.accounts.middleware import SESSION_KEY
+from lumisync.accounts.models import Organization
 from lumisync.subscribers.models import ConsentEvent, Subscription
 
 

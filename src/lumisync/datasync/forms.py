@@ -204,7 +204,10 @@ class IntegrationForm(forms.ModelForm):
                 strip=False,
                 widget=forms.PasswordInput(
                     render_value=False,
-                    attrs={"autocomplete": "new-password", "placeholder": "set" if stored else "not set"},
+                    attrs={
+                        "autocomplete": "new-password",
+                        "placeholder": "stored; leave blank to keep it" if stored else "",
+                    },
                 ),
             )
             self.fields[name].secret_state = "set" if stored else "not set"
@@ -403,7 +406,7 @@ class MappingsForm(forms.Form):
                 self.add_error(f"{field}-api", f"{label} must have its Luminate API field name.")
             if data.get(f"{field}-required") and field in REQUIRED_REFUSED:
                 self.add_error(
-                    f"{field}-required", f"{label} cannot be Required?: {REQUIRED_REFUSED[field]}."
+                    f"{field}-required", f"{label} cannot be marked Required: {REQUIRED_REFUSED[field]}."
                 )
             if field in RENAME_CONFIRM and api and api != mapping.api_name:
                 renamed.append(f"{label} from {mapping.api_name!r} to {api!r}")

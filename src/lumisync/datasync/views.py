@@ -6,6 +6,7 @@ Every query starts from ``request.organization``: another organization's integra
 from __future__ import annotations
 
 from django.contrib import messages
+from django.core.exceptions import FieldDoesNotExist
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -56,12 +57,19 @@ def _optional_actions() -> list[tuple[str, str | None]]:
     return actions
 
 
-def _shown(value) -> str:
+def _shown(value, choices: dict) -> str:
     if value is None or value == "":
         return "—"
     if isinstance(value, bool):
         return "Yes" if value else "No"
-    return str(value)
+    return str(choices.get(value, value) if isinstance(value, str) else value)
+
+
+def _choices_of(name: str) -> dict:
+    try:
+        return dict(Integration._meta.get_field(name).flatchoices)
+    except FieldDoesNotExist:
+        return {}
 
 
 def _audit_rows(entries) -> list[AuditEntry]:
@@ -74,10 +82,11 @@ def _audit_rows(entries) -> list[AuditEntry]:
     rows = list(entries)
     for entry in rows:
         entry.shown_summary = "" if entry.action == AuditEntry.Action.SETTINGS else entry.summary
-        entry.change_rows = [
-            (labels.get(name) or (name[:1].upper() + name[1:]).replace("_", " "), _shown(old), _shown(new))
-            for name, (old, new) in entry.changes.items()
-        ]
+        entry.change_rows = []
+        for name, (old, new) in entry.changes.items():
+            label = labels.get(name) or (name[:1].upper() + name[1:]).replace("_", " ")
+            choices = _choices_of(name)
+            entry.change_rows.append((label, _shown(old, choices), _shown(new, choices)))
     return rows
 
 

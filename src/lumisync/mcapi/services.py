@@ -225,7 +225,11 @@ def opt_out(
     subscription_id: int | None,
     actor: str,
 ):
-    """Opt out of one campaign (by campaign or subscription id) or, with neither, of all of them."""
+    """Opt out of one campaign (by campaign or subscription id) or, with neither, of each one subscribed.
+
+    "All campaigns" opts out campaign by campaign: it is not the person texting STOP, so the profile is not
+    marked "Texted a STOP word" and stays reachable by a later opt-in of its own.
+    """
     campaign = None
     if subscription_id is not None:
         subscription = profile.subscriptions.select_related("campaign").filter(pk=subscription_id).first()
@@ -237,9 +241,19 @@ def opt_out(
         campaign = subscription.campaign
     elif campaign_id is not None:
         campaign = campaign_of(organization, campaign_id)
-    return subscribers.opt_out(
-        profile, campaign, channel=Channel.API, actor=actor, source_detail="API profile_opt_out"
-    )
+    if campaign is not None:
+        campaigns = [campaign]
+    else:
+        subscribed = profile.subscriptions.exclude(status=Subscription.Status.OPTED_OUT).select_related(
+            "campaign"
+        )
+        campaigns = [sub.campaign for sub in subscribed]
+    return [
+        subscribers.opt_out(
+            profile, each, channel=Channel.API, actor=actor, source_detail="API profile_opt_out"
+        )
+        for each in campaigns
+    ]
 
 
 def find_profile_for_gift(organization: Organization, phone: str, email: str) -> Profile | None:

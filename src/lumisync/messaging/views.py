@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from xml.sax.saxutils import escape
 
+from django.conf import settings
 from django.contrib import messages
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
@@ -132,6 +133,7 @@ def _provider_page(request: HttpRequest, form, test_form) -> HttpResponse:
         "test_form": test_form,
         "saved": form.instance.pk is not None,
         "public_url_set": bool(conf.public_url()),
+        "logged_only": _logged_only(),
         "inbound_url": root + reverse("messaging:inbound"),
         # The provider is told this address with each message; only the message id at its end changes.
         "status_callback_prefix": root + reverse("messaging:status_callback", args=[0]).removesuffix("0/"),
@@ -190,7 +192,7 @@ def send_test_message(request: HttpRequest) -> HttpResponse:
             f"{number} texted a STOP word on {profile.opted_out_at:%Y-%m-%d}; no test message is sent to it.",
         )
         return _provider_page(request, ProviderAccountForm(instance=account), test_form)
-    body = f"Test message from {organization.name}: your SMS provider settings work."
+    body = f"Test message from {organization.name}: if you can read this, the SMS provider settings work."
     message = services.queue_message(profile, body, kind=Message.Kind.REPLY, reply=True)
     services.send_due_messages(profile=profile)
     logger.info(
@@ -208,4 +210,9 @@ def test_message(request: HttpRequest, pk: int) -> HttpResponse:
         organization=request.organization,
         kind=Message.Kind.REPLY,
     )
-    return render(request, "messaging/test_message.html", {"message": message})
+    return render(request, "messaging/test_message.html", {"message": message, "logged_only": _logged_only()})
+
+
+def _logged_only() -> bool:
+    # The development default: a test message would look sent while nothing left the server.
+    return settings.LUMISYNC_SMS_BACKEND == "log"

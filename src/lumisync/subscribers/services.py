@@ -361,6 +361,12 @@ def opt_in_new_profiles(
     """
     channel = Channel(channel)
     pairs = list(pairs)
+    if channel in PERSON_CHANNELS:
+        # The person texting gets immediate replies, one at a time.
+        return [
+            opt_in(profile, path, channel=channel, actor=actor, source_detail=source_detail)
+            for profile, path in pairs
+        ]
     for profile, path in pairs:
         _check_organization(profile, path.organization_id, "opt-in path", path.name)
     existing = set(
@@ -369,18 +375,17 @@ def opt_in_new_profiles(
         )
     )
     now = timezone.now()
-    provenance = _Provenance(channel, actor, source_detail, "", now)
     results: list[ConsentResult | None] = [None] * len(pairs)
     bulk: list[tuple[int, Profile, OptInPath, bool]] = []
     claimed: set[tuple[int, int]] = set()
     for index, (profile, path) in enumerate(pairs):
         key = (profile.pk, path.campaign_id)
         if not path.active:
-            results[index] = ConsentResult(Outcome.PATH_INACTIVE, f"The opt-in path {path.name!r} is inactive.")
-        elif key in existing or key in claimed or profile.is_globally_opted_out:
-            results[index] = opt_in(
-                profile, path, channel=channel, actor=actor, source_detail=source_detail
+            results[index] = ConsentResult(
+                Outcome.PATH_INACTIVE, f"The opt-in path {path.name!r} is inactive."
             )
+        elif key in existing or key in claimed or profile.is_globally_opted_out:
+            results[index] = opt_in(profile, path, channel=channel, actor=actor, source_detail=source_detail)
         else:
             claimed.add(key)
             pending = path.requires_confirmation or channel == Channel.REFERRAL
@@ -424,7 +429,7 @@ def opt_in_new_profiles(
                 body, kind = _confirmation_prompt(profile, path, path.campaign), Message.Kind.CONFIRMATION
             else:
                 body, kind = path.welcome_message.strip(), Message.Kind.WELCOME
-            messages.append(outbox.build_message(profile, body, kind=kind, subscription=sub) if body else None)
+            messages.append(_unsaved_message(profile, body, kind, sub, now) if body else None)
         Message.objects.bulk_create([message for message in messages if message is not None])
         active = [profile.pk for _index, profile, _path, pending in bulk if not pending]
         Profile.objects.filter(pk__in=active).exclude(status__in=_DELIVERY_STATUSES).update(
@@ -452,6 +457,25 @@ def opt_in_new_profiles(
                 (message,) if message else (),
             )
     return results
+
+
+def _unsaved_message(profile: Profile, body: str, kind: str, sub: Subscription, now: datetime) -> Message:
+    """What :func:`messaging.services.queue_message` would store (never a reply: a sync is not the person
+    texting), for ``bulk_create``."""
+    if len(body) > outbox.MAX_BODY_LENGTH:
+        raise ValueError(
+            f"Message to profile {profile.pk} ({kind}): the body is {len(body)} characters, "
+            f"over the limit of {outbox.MAX_BODY_LENGTH}."
+        )
+    return Message(
+        organization_id=profile.organization_id,
+        profile=profile,
+        subscription=sub,
+        kind=kind,
+        body=body,
+        is_reply=False,
+        not_before=outbox.send_time_for(profile, now),
+    )
 
 
 def load_subscriptions(profiles: Iterable[Profile]) -> dict[int, dict[int, Subscription]]:

@@ -23,6 +23,7 @@ from engine_testing import (
     welcomes,
 )
 
+from lumisync.datasync.engine.inbound import CHUNK_SIZE
 from lumisync.datasync.models import (
     FieldConflict,
     FieldMapping,
@@ -100,6 +101,32 @@ def test_row1_a_repeated_id_is_processed_once_and_each_donation_recorded_once(ma
         ("T-2", "10.00", profile.pk),
     ]
     assert welcomes(profile) == 1
+
+
+def test_row1_a_repeat_far_down_the_file_is_merged_into_its_written_chunk(make_integration, simulator):
+    integration = make_integration("liberal")
+    for field, heading in (
+        ("donation_transaction_id", "TRANSACTION_ID"),
+        ("donation_amount", "DONATION_AMOUNT"),
+    ):
+        FieldMapping.objects.filter(integration=integration, field=field).update(csv_heading=heading)
+    cons = add(simulator, "early@example.org", "2025550100")
+    unknown = [{"CONS_ID": str(9_000_000 + n)} for n in range(CHUNK_SIZE + 20)]
+    publish_rows(
+        simulator,
+        [{"CONS_ID": cons, "TRANSACTION_ID": "T-10", "DONATION_AMOUNT": "5"}, *unknown]
+        + [{"CONS_ID": cons, "TRANSACTION_ID": "T-11", "DONATION_AMOUNT": "7"}],
+        (*FILE_HEADINGS, "TRANSACTION_ID", "DONATION_AMOUNT"),
+    )
+    simulator.clear_request_log()
+
+    run = sync(integration)
+
+    assert run.total == CHUNK_SIZE + 21
+    assert called_ids(simulator, "getUser").count(cons) == 1
+    assert category(run, cons) == "Created"
+    assert sorted(Donation.objects.values_list("transaction_id", flat=True)) == ["T-10", "T-11"]
+    assert set(Donation.objects.values_list("profile_id", flat=True)) == {linked(cons).pk}
 
 
 # --- row 2 -----------------------------------------------------------------------------------------------

@@ -115,7 +115,9 @@ def run_inbound(integration: Integration, options: InboundOptions = InboundOptio
             SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.RUNNING)
             run.status = SyncRun.Status.RUNNING
         try:
-            if not run.chunks.exists() and not run.files:
+            if not run.files:
+                # Not prepared, or killed while preparing: whatever chunks it wrote are incomplete.
+                run.chunks.all().delete()
                 _prepare(context, run, options)
             _work(context, run, options, lease)
         except (RunLevelError, InboundFailed, ChangedFileError) as exc:
@@ -137,7 +139,10 @@ def _fail(run: SyncRun, error: str) -> None:
         key = Category.VALIDATION_ERROR.value
         locked.counts[key] = locked.counts.get(key, 0) + 1
         locked.save(update_fields=["counts"])
-    run.refresh_from_db(fields=["counts"])
+    run.refresh_from_db(fields=["counts", "files"])
+    if not run.files:
+        # Failed while preparing: its partial chunks must not be taken over by the next run.
+        run.chunks.all().delete()
     _finish(run, SyncRun.Status.FAILED, error=error)
 
 
@@ -176,7 +181,10 @@ class _ProcessedFiles:
 def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> None:
     integration = context.integration
     if options.only_ids:
-        _write_chunks(run, [Fetched(cons_id) for cons_id in options.only_ids], [], [])
+        writer = _ChunkWriter(run)
+        for cons_id in options.only_ids:
+            writer.add(Fetched(cons_id))
+        writer.finish([])
         return
     if options.files:
         readers = [integration_services.open_changed_file(integration, path) for path in options.files]
@@ -200,41 +208,164 @@ def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> Non
         )
 
 
+class _ChunkWriter:
+    """Writes a run's constituents into checkpointed chunks as the files stream by, in short transactions.
+
+    Memory stays flat however large the files: only the chunk being filled is held, plus one small entry
+    per constituent ID seen (to process a repeated ID once). A repeat whose chunk is already written is
+    merged into it at the end. Nothing counts until :meth:`finish` marks the files processed and sets the
+    run's files in one transaction; a run killed before that prepares again from the start.
+    """
+
+    FLUSH_EVERY = 20  # chunks per transaction
+
+    def __init__(self, run: SyncRun):
+        self.run = run
+        self.position = 0
+        self.buffer: dict[str, Fetched] = {}
+        self.unsaved: list[InboundChunk] = []
+        self.seen: dict[Any, int] = {}
+        self.late: dict[int, dict[str, Fetched]] = {}
+        self.bad: list[SyncRecord] = []
+        self.total = 0
+        self.bad_count = 0
+
+    @staticmethod
+    def _key(cons_id: str) -> Any:
+        # A number takes half the memory of its text; "007" stays text so it never meets "7".
+        return int(cons_id) if cons_id.isdigit() and cons_id[0] != "0" else cons_id
+
+    def __contains__(self, cons_id: str) -> bool:
+        return self._key(cons_id) in self.seen
+
+    def get(self, cons_id: str) -> Fetched | None:
+        """The item already taken for ``cons_id`` (to merge a repeated row into), or None."""
+        position = self.seen.get(self._key(cons_id))
+        if position is None:
+            return None
+        if position == self.position:
+            return self.buffer[cons_id]
+        late = self.late.setdefault(position, {})
+        return late.setdefault(cons_id, Fetched(cons_id))
+
+    def add(self, item: Fetched) -> None:
+        self.seen[self._key(item.cons_id)] = self.position
+        self.buffer[item.cons_id] = item
+        self.total += 1
+        if len(self.buffer) >= CHUNK_SIZE:
+            self._close_chunk()
+
+    def add_bad(self, bad: BadRow) -> None:
+        self.bad_count += 1
+        self.bad.append(
+            SyncRecord(
+                run=self.run,
+                direction=Direction.INBOUND,
+                category=Category.VALIDATION_ERROR,
+                reason=str(bad),
+                source=SyncRecord.Source.FILE,
+            )
+        )
+        if len(self.bad) >= 1000:
+            self._flush()
+
+    def _close_chunk(self) -> None:
+        if not self.buffer:
+            return
+        self.unsaved.append(
+            InboundChunk(
+                run=self.run,
+                position=self.position,
+                constituent_ids=[_item_json(item) for item in self.buffer.values()],
+            )
+        )
+        self.buffer = {}
+        self.position += 1
+        if len(self.unsaved) >= self.FLUSH_EVERY:
+            self._flush()
+
+    def _flush(self) -> None:
+        with transaction.atomic():
+            InboundChunk.objects.bulk_create(self.unsaved)
+            SyncRecord.objects.bulk_create(self.bad, batch_size=1000)
+        self.unsaved, self.bad = [], []
+
+    def finish(self, files, taken_over: list[int] = ()) -> None:
+        self._close_chunk()
+        with transaction.atomic():
+            self._flush()
+            for position, repeats in self.late.items():
+                chunk = InboundChunk.objects.get(run=self.run, position=position)
+                items = [_item_from_json(value) for value in chunk.constituent_ids]
+                for item in items:
+                    repeat = repeats.get(item.cons_id)
+                    if repeat is not None:
+                        _merge(item, repeat)
+                chunk.constituent_ids = [_item_json(item) for item in items]
+                chunk.save(update_fields=["constituent_ids"])
+            InboundChunk.objects.filter(pk__in=taken_over).update(done=True, constituent_ids=[])
+            ProcessedFile.objects.bulk_create(
+                [
+                    ProcessedFile(
+                        integration=self.run.integration, name=name, size=size, sha256=sha256, run=self.run
+                    )
+                    for name, size, sha256 in files
+                ],
+                ignore_conflicts=True,
+            )
+            self.run.files = [name for name, _size, _sha in files] or ["(none)"]
+            self.run.total = self.total
+            self.run.counts = {Category.VALIDATION_ERROR.value: self.bad_count} if self.bad_count else {}
+            self.run.save(update_fields=["files", "total", "counts"])
+
+
+def _merge(item: Fetched, repeat: Fetched) -> None:
+    """Fold a later row of the same constituent into its item: its donations, and the newest modify time."""
+    item.donations.extend(repeat.donations)
+    if repeat.modified_at is not None and (item.modified_at is None or repeat.modified_at > item.modified_at):
+        item.modified_at = repeat.modified_at
+        if item.incoming is not None and item.incoming.modified_at is not None:
+            item.incoming = dataclasses.replace(item.incoming, modified_at=repeat.modified_at)
+
+
 def _prepare_from(context, run, options, readers, files) -> None:
     file_mode = context.integration.take_values_from_file and all(
         context.plan.file_has_every_value(reader.headings) for reader in readers
     )
-    items: dict[str, Fetched] = {}
-    bad_rows: list[BadRow] = []
+    writer = _ChunkWriter(run)
     for reader in readers:
         for row in reader:
             if isinstance(row, BadRow):
-                bad_rows.append(row)
+                writer.add_bad(row)
                 continue
-            item = items.get(row.cons_id)
+            donation = _donation(context, row)
+            item = writer.get(row.cons_id)
             if item is None:
-                item = items[row.cons_id] = Fetched(row.cons_id, modified_at=row.modify_time)
+                item = Fetched(row.cons_id, modified_at=row.modify_time)
                 if file_mode:
                     item.incoming = mapping.from_file(context.plan, row)
                     item.source = SyncRecord.Source.FILE
-            elif row.modify_time is not None and (
-                item.modified_at is None or row.modify_time > item.modified_at
-            ):
-                item.modified_at = row.modify_time
-            donation = _donation(context, row)
-            if donation is not None:
-                item.donations.append(donation)
+                if donation is not None:
+                    item.donations.append(donation)
+                writer.add(item)
+                continue
+            _merge(
+                item,
+                Fetched(row.cons_id, donations=[donation] if donation else [], modified_at=row.modify_time),
+            )
     abandoned: list[int] = []
     if not options.dry_run:
         for chunk in _abandoned_chunks(context.integration):
-            abandoned.append(chunk.pk)
-            for item in _items(chunk):
-                items.setdefault(item.cons_id, item)
+            abandoned.append(chunk)
+            for item in _load(chunk):
+                if item.cons_id not in writer:
+                    writer.add(item)
         for cons_id in _carried_over(context.integration):
-            items.setdefault(cons_id, Fetched(cons_id))
-        for cons_id in _due_for_reconciliation(context.integration, exclude=items):
-            items.setdefault(cons_id, Fetched(cons_id))
-    _write_chunks(run, list(items.values()), bad_rows, files if not options.dry_run else [], abandoned)
+            if cons_id not in writer:
+                writer.add(Fetched(cons_id))
+        for cons_id in _due_for_reconciliation(context.integration, exclude=writer):
+            writer.add(Fetched(cons_id))
+    writer.finish(files if not options.dry_run else [], abandoned)
 
 
 def _donation(context: SyncContext, row: Row) -> dict[str, str] | None:
@@ -245,7 +376,7 @@ def _donation(context: SyncContext, row: Row) -> dict[str, str] | None:
     return values if values.get("transaction_id") else None
 
 
-def _abandoned_chunks(integration: Integration) -> list[InboundChunk]:
+def _abandoned_chunks(integration: Integration) -> list[int]:
     """Chunks a failed run never reached: their files are already taken, so this run does them."""
     return list(
         InboundChunk.objects.filter(
@@ -254,7 +385,9 @@ def _abandoned_chunks(integration: Integration) -> list[InboundChunk]:
             run__dry_run=False,
             run__status=SyncRun.Status.FAILED,
             done=False,
-        ).order_by("run_id", "position")
+        )
+        .order_by("run_id", "position")
+        .values_list("pk", flat=True)
     )
 
 
@@ -262,7 +395,7 @@ def _carried_over(integration: Integration) -> list[str]:
     return list(integration.pending_constituents.values_list("constituent_id", flat=True))
 
 
-def _due_for_reconciliation(integration: Integration, exclude: dict[str, Any]) -> list[str]:
+def _due_for_reconciliation(integration: Integration, exclude) -> list[str]:
     """Linked, subscribed constituents to re-read (policy row 10): each at least every 7 days."""
     linked = LinkSnapshot.objects.filter(integration=integration, opted_in=True, profile__isnull=False)
     budget = math.ceil(linked.count() / RECONCILE_EVERY.days)
@@ -273,47 +406,6 @@ def _due_for_reconciliation(integration: Integration, exclude: dict[str, Any]) -
     return [
         cons_id for cons_id in due.values_list("constituent_id", flat=True)[:budget] if cons_id not in exclude
     ]
-
-
-def _write_chunks(
-    run: SyncRun, items: list[Fetched], bad_rows: list[BadRow], files, taken_over: list[int] = ()
-) -> None:
-    with transaction.atomic():
-        InboundChunk.objects.filter(pk__in=taken_over).update(done=True, constituent_ids=[])
-        chunks = []
-        for position, start in enumerate(range(0, len(items), CHUNK_SIZE)):
-            chunks.append(
-                InboundChunk(
-                    run=run,
-                    position=position,
-                    constituent_ids=[_item_json(item) for item in items[start : start + CHUNK_SIZE]],
-                )
-            )
-        InboundChunk.objects.bulk_create(chunks, batch_size=200)
-        SyncRecord.objects.bulk_create(
-            [
-                SyncRecord(
-                    run=run,
-                    direction=Direction.INBOUND,
-                    category=Category.VALIDATION_ERROR,
-                    reason=str(bad),
-                    source=SyncRecord.Source.FILE,
-                )
-                for bad in bad_rows
-            ],
-            batch_size=1000,
-        )
-        ProcessedFile.objects.bulk_create(
-            [
-                ProcessedFile(integration=run.integration, name=name, size=size, sha256=sha256, run=run)
-                for name, size, sha256 in files
-            ],
-            ignore_conflicts=True,
-        )
-        run.files = [name for name, _size, _sha in files] or ["(none)"]
-        run.total = len(items)
-        run.counts = {Category.VALIDATION_ERROR.value: len(bad_rows)} if bad_rows else {}
-        run.save(update_fields=["files", "total", "counts"])
 
 
 def _item_json(item: Fetched) -> Any:
@@ -433,13 +525,13 @@ class _Reader:
 
 
 def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) -> None:
-    chunks = list(run.chunks.filter(done=False).order_by("position"))
+    chunks = list(run.chunks.filter(done=False).order_by("position").values_list("pk", flat=True))
     reader = _Reader(context) if chunks else None
     try:
-        pending = reader.read(_items(chunks[0])) if chunks else None
+        pending = reader.read(_load(chunks[0])) if chunks else None
         for index, chunk in enumerate(chunks):
             items = pending.result()
-            pending = reader.read(_items(chunks[index + 1])) if index + 1 < len(chunks) else None
+            pending = reader.read(_load(chunks[index + 1])) if index + 1 < len(chunks) else None
             _apply_chunk(context, run, chunk, items, reader, dry_run=run.dry_run)
             lease.renew()
             run.refresh_from_db(fields=["done", "counts"])
@@ -475,6 +567,10 @@ def _deactivated(integration: Integration) -> bool:
     return not Integration.objects.filter(pk=integration.pk, active=True).exists()
 
 
+def _load(chunk: int) -> list[Fetched]:
+    return _items(InboundChunk.objects.get(pk=chunk))
+
+
 def _items(chunk: InboundChunk) -> list[Fetched]:
     return [_item_from_json(value) for value in chunk.constituent_ids]
 
@@ -499,7 +595,7 @@ class _Outcome:
     profile: Profile | None = None
 
 
-def _apply_chunk(context, run, chunk, items: list[Fetched], reader: _Reader, *, dry_run: bool) -> None:
+def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader, *, dry_run: bool) -> None:
     organization = context.organization
     records = [item for item in items if item.error is None and item.incoming is not None]
     ids = [item.cons_id for item in items]
@@ -571,7 +667,7 @@ def _apply_chunk(context, run, chunk, items: list[Fetched], reader: _Reader, *, 
             and not outcome.item.incoming.opted_in
         )
         locked.save(update_fields=["done", "counts", "would_text_without_opt_in"])
-        InboundChunk.objects.filter(pk=chunk.pk).update(done=True, constituent_ids=[])
+        InboundChunk.objects.filter(pk=chunk).update(done=True, constituent_ids=[])
 
 
 def _error_outcome(item: Fetched) -> tuple[str, str]:
@@ -700,20 +796,35 @@ def _apply_decisions(
         )
 
     paths = context.paths_by_id
+    fresh: list[_Outcome] = []
     for outcome in decided:
         decision = outcome.decision
         if decision.withdraw_profile_id:
             _withdraw(context, profiles[decision.withdraw_profile_id], subscriptions, detail)
-        if decision.subscribe_path is not None:
-            result = subscriber_services.opt_in(
-                outcome.profile,
-                paths[decision.subscribe_path.path_id],
-                channel=Channel.LUMINATE,
-                source_detail=detail,
-                subscriptions=subscriptions.setdefault(outcome.profile.pk, {}),
+        if decision.subscribe_path is None:
+            continue
+        if decision.create:
+            fresh.append(outcome)
+            continue
+        result = subscriber_services.opt_in(
+            outcome.profile,
+            paths[decision.subscribe_path.path_id],
+            channel=Channel.LUMINATE,
+            source_detail=detail,
+            subscriptions=subscriptions.setdefault(outcome.profile.pk, {}),
+        )
+        if result.outcome == subscriber_services.Outcome.REFUSED_OPTED_OUT:
+            outcome.reason += f" {result.reason}"
+    results = subscriber_services.opt_in_new_profiles(
+        [(outcome.profile, paths[outcome.decision.subscribe_path.path_id]) for outcome in fresh],
+        channel=Channel.LUMINATE,
+        source_detail=detail,
+    )
+    for outcome, result in zip(fresh, results, strict=True):
+        if result.subscription is not None:
+            subscriptions.setdefault(outcome.profile.pk, {})[result.subscription.campaign_id] = (
+                result.subscription
             )
-            if result.outcome == subscriber_services.Outcome.REFUSED_OPTED_OUT:
-                outcome.reason += f" {result.reason}"
 
     _save_snapshots(context, outcomes, now)
     FieldConflict.objects.bulk_create(

@@ -93,6 +93,9 @@ class Command(BaseCommand):
             simulator = stack.enter_context(
                 running_simulator(SimulatorConfig(seed=1, constituents=constituents, ftp=True))
             )
+            self.stdout.write(
+                f"Running the first inbound sync against the Luminate simulator ({constituents} constituents) ..."
+            )
             run = self.sync_with(simulator, organization)
             self.stdout.write(
                 "\n".join(
@@ -133,6 +136,9 @@ class Command(BaseCommand):
                 "sync_type": SyncType.CONSERVATIVE,
                 "default_opt_in_path": OptInPath.objects.get(organization=organization, name=DEMO_SYNC_PATH),
                 "allow_plain_http": True,
+                # The simulator runs in this process on loopback: no need for the polite production pace.
+                "api_requests_per_second": 200.0,
+                "api_concurrency": 8,
             },
             actor,
         )
