@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 
+from lumisync.datasync import services
 from lumisync.luminate.files import certificate_fingerprint
 
 # Values no page, log line or audit entry may ever show.
@@ -21,20 +22,10 @@ def ftps_fingerprint(simulator) -> str:
 
 
 def simulator_settings(simulator, **overrides) -> dict:
-    """Settings pointing an integration at ``simulator`` (its plain FTP drop), with the test secrets."""
-    values = {
-        "login_name": simulator.login_name,
-        "login_password": simulator.login_password,
-        "api_key": simulator.api_key,
-        "api_host": simulator.host,
-        "organization_code": simulator.org,
-        "export_url": simulator.ftp_url,
-        "file_name_pattern": "{org}_changed_constituents_{YYYYMMDD}.csv",
-        "datasync_username": simulator.ftp_user,
-        "datasync_password": simulator.ftp_password,
-        "site_admin_username": "siteadmin",
-        "site_admin_password": SECRET_VALUES["site_admin_password"],
-        "allow_plain_http": True,
-    }
-    values.update(overrides)
-    return values
+    """The product's settings for ``simulator``, plus a site administrator whose password is a test secret."""
+    return services.simulator_settings(
+        simulator,
+        site_admin_username="siteadmin",
+        site_admin_password=SECRET_VALUES["site_admin_password"],
+        **overrides,
+    )

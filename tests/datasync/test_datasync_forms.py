@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from datasync_testing import SECRET_VALUES
 
+from lumisync.datasync import services
 from lumisync.datasync.forms import IntegrationForm, MappingsForm, form_data
 from lumisync.datasync.models import OPT_IN_FIELD, SyncType
 
@@ -119,10 +121,6 @@ def test_liberal_asks_for_the_consent_confirmation(integration):
 
 
 def test_secrets_are_never_rendered_back(integration, actor):
-    from datasync_testing import SECRET_VALUES
-
-    from lumisync.datasync import services
-
     services.apply_settings(integration, dict(SECRET_VALUES), actor)
     integration.refresh_from_db()
     html = str(IntegrationForm(instance=integration))

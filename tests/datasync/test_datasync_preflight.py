@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from datasync_testing import ftps_fingerprint
+from datasync_testing import ftps_fingerprint, simulator_settings
 
 from lumisync.datasync import preflight, services
 from lumisync.datasync.models import AuditEntry
@@ -91,8 +91,6 @@ def test_a_refused_file_server_login_says_which_setting_to_fix(configured, actor
 
 
 def test_no_export_file_fails_with_the_pattern(integration, sim, actor):
-    from datasync_testing import simulator_settings
-
     services.apply_settings(integration, simulator_settings(sim), actor)
     lines = _lines(preflight.run_connection_test(integration, actor))
     assert lines[preflight.FILE_LOGIN].passed

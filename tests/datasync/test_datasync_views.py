@@ -11,6 +11,7 @@ from lumisync.accounts.models import Role
 from lumisync.datasync import services
 from lumisync.datasync.forms import form_data
 from lumisync.datasync.models import AuditEntry, Integration
+from lumisync.subscribers.models import OptInPath
 
 
 @pytest.fixture
@@ -166,8 +167,6 @@ def test_mappings_page_refuses_required_on_email_with_the_reason(admin_client, i
 
 
 def test_group_paths_come_from_list_groups_in_order(admin_client, configured, sim, web_path, organization):
-    from lumisync.subscribers.models import OptInPath
-
     other = OptInPath.objects.create(
         organization=organization, campaign=web_path.campaign, name="Volunteer texts"
     )

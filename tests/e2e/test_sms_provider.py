@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
 from lumisync.messaging.models import ProviderAccount
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "messaging"))
-from sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, running  # noqa: E402
+from support.sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, running
 
 pytestmark = pytest.mark.browser
 

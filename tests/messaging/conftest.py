@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, running
+
+from support.sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, running
 
 
 @pytest.fixture

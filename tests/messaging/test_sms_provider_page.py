@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 
 import pytest
-from sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 from lumisync.accounts.models import Role
 from lumisync.messaging.models import Message, ProviderAccount
 from lumisync.subscribers.models import ConsentEvent, Profile, ProfileStatus
+from support.sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 pytestmark = pytest.mark.django_db
 

@@ -10,11 +10,11 @@ import zoneinfo
 import pytest
 import time_machine
 from django.utils import timezone
-from sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 from lumisync.messaging.backends import PermanentDeliveryError, TwilioBackend
 from lumisync.messaging.models import Message, ProviderAccount
 from lumisync.messaging.services import queue_message, send_due_messages
+from support.sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 pytestmark = pytest.mark.django_db
 

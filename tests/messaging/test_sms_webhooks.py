@@ -7,13 +7,13 @@ import hashlib
 import hmac
 
 import pytest
-from sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 from lumisync.messaging.models import Message
 from lumisync.messaging.services import queue_message, send_due_messages
 from lumisync.messaging.signatures import compute_signature, signature_is_valid
 from lumisync.subscribers.inbound import STOP_REPLY
 from lumisync.subscribers.models import Campaign, OptInPath, Profile, ProfileStatus, Subscription
+from support.sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 pytestmark = pytest.mark.django_db
 

@@ -215,6 +215,7 @@ class IntegrationForm(forms.ModelForm):
             organization=self.instance.organization, kind=OptInPath.Kind.WEB, active=True
         )
         self.fields["default_opt_in_path"].empty_label = "(none)"
+        self.fields["default_opt_in_path"].error_messages["invalid_choice"] = UNKNOWN_PATH
         if not insecure_http_allowed():
             del self.fields["allow_plain_http"]
 
@@ -439,10 +440,16 @@ class MappingsForm(forms.Form):
         ]
 
 
+UNKNOWN_PATH = "%(value)r is not one of this organization's active web opt-in paths."
+
+
 class GroupPathRowForm(forms.Form):
     group = forms.ChoiceField(label="Luminate group", required=False)
     opt_in_path = forms.ModelChoiceField(
-        label="Web opt-in path", queryset=OptInPath.objects.none(), required=False
+        label="Web opt-in path",
+        queryset=OptInPath.objects.none(),
+        required=False,
+        error_messages={"invalid_choice": UNKNOWN_PATH},
     )
 
     def __init__(self, *args: Any, groups: list[tuple[str, str]], paths, **kwargs: Any) -> None:
@@ -453,6 +460,9 @@ class GroupPathRowForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
+        if self.errors:
+            # A refused group or path already says what is wrong; "choose both" would only mislead.
+            return data
         if bool(data.get("group")) != bool(data.get("opt_in_path")):
             raise forms.ValidationError("Choose both a group and an opt-in path, or neither.")
         return data

@@ -212,6 +212,30 @@ def apply_settings(
     return sorted(changes)
 
 
+def simulator_settings(simulator, **overrides: Any) -> dict[str, Any]:
+    """The settings that point an integration at a running Luminate simulator, for :func:`apply_settings`.
+
+    The simulator (:func:`lumisync.simulator.running_simulator`) serves its API over plain http on
+    127.0.0.1 and drops its changed files on its plain FTP server, so ``allow_plain_http`` is on; the site
+    must allow both too (``LUMISYNC_ALLOW_PRIVATE_HOSTS`` and ``LUMISYNC_ALLOW_INSECURE_HTTP``, on by
+    default outside production). ``overrides`` replace or add settings.
+    """
+    return {
+        "login_name": simulator.login_name,
+        "login_password": simulator.login_password,
+        "api_key": simulator.api_key,
+        "api_host": simulator.host,
+        "organization_code": simulator.org,
+        "export_url": simulator.ftp_url,
+        "file_name_pattern": luminate_files.DEFAULT_PATTERN,
+        "datasync_username": simulator.ftp_user,
+        "datasync_password": simulator.ftp_password,
+        "opt_in_field": simulator.config.opt_in_field,
+        "allow_plain_http": True,
+        **overrides,
+    }
+
+
 @dataclass(frozen=True)
 class MappingChange:
     field: str

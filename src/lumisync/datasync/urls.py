@@ -1,7 +1,7 @@
 from django.urls import path
 from django.views.generic import RedirectView
 
-from lumisync.datasync import views
+from lumisync.datasync import views, views_report
 
 app_name = "datasync"
 
@@ -20,12 +20,6 @@ urlpatterns = [
         RedirectView.as_view(pattern_name="mcapi:donation_forms"),
         name="donation_snippet",
     ),
-]
-
-# The Synchronization report (views_report).
-from lumisync.datasync import views_report  # noqa: E402
-
-urlpatterns += [
     path("report/", views_report.report_home, name="report"),
     path("report/runs/<int:pk>/", views_report.run_detail, name="report_run"),
     path("report/runs/<int:pk>/progress.json", views_report.run_progress, name="report_run_progress"),

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist
-from django.http import Http404
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -24,37 +22,13 @@ from lumisync.datasync.forms import (
     MappingsForm,
 )
 from lumisync.datasync.models import AuditEntry, Integration
+from lumisync.datasync.pages import integration_for, render_page
 from lumisync.datasync.preflight import run_connection_test
 from lumisync.subscribers.models import Campaign, OptInPath
-
-# Pages other parts of Data Sync provide; the panel links to them once they exist.
-_OPTIONAL_ACTIONS = (
-    ("Synchronization Report", "datasync:report"),
-    ("Donation Form Snippet", "datasync:donation_snippet"),
-)
-
-
-def _integration(request) -> Integration:
-    integration = (
-        Integration.objects.select_related("organization").filter(organization=request.organization).first()
-    )
-    if integration is None:
-        raise Http404("This organization has no integration yet.")
-    return integration
 
 
 def _actor(request) -> services.Actor:
     return services.Actor.of(request.user)
-
-
-def _optional_actions() -> list[tuple[str, str | None]]:
-    actions = []
-    for label, name in _OPTIONAL_ACTIONS:
-        try:
-            actions.append((label, reverse(name)))
-        except NoReverseMatch:
-            actions.append((label, None))
-    return actions
 
 
 def _shown(value, choices: dict) -> str:
@@ -90,14 +64,6 @@ def _audit_rows(entries) -> list[AuditEntry]:
     return rows
 
 
-def _page(request, template: str, integration: Integration | None, **context):
-    return render(
-        request,
-        template,
-        {"integration": integration, "optional_actions": _optional_actions(), **context},
-    )
-
-
 @administrator_required
 @require_http_methods(["GET", "POST"])
 def home(request):
@@ -112,7 +78,7 @@ def home(request):
             return redirect("datasync:configure")
         return render(request, "datasync/create.html", {"form": form})
     next_run = services.next_overnight_run(integration) if integration.active else None
-    return _page(
+    return render_page(
         request,
         "datasync/home.html",
         integration,
@@ -129,10 +95,10 @@ def home(request):
 @administrator_required
 @require_http_methods(["GET", "POST"])
 def configure(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     # The form gets its own copy: validating writes the submitted values into its instance, and the page
     # around the form must keep showing the stored state.
-    form = IntegrationForm(request.POST or None, instance=_integration(request))
+    form = IntegrationForm(request.POST or None, instance=integration_for(request))
     if request.method == "POST" and form.is_valid():
         changed = services.apply_settings(
             integration,
@@ -142,13 +108,13 @@ def configure(request):
         )
         messages.success(request, "Settings saved." if changed else "Nothing changed.")
         return redirect("datasync:home")
-    return _page(request, "datasync/configure.html", integration, form=form)
+    return render_page(request, "datasync/configure.html", integration, form=form)
 
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
 def field_mappings(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     form = MappingsForm(request.POST or None, integration=integration)
     if request.method == "POST" and form.is_valid():
         changed = services.save_mappings(integration, form.changes(), _actor(request))
@@ -157,13 +123,13 @@ def field_mappings(request):
             "Field mappings saved. Run Test Connection to check them." if changed else "Nothing changed.",
         )
         return redirect("datasync:field_mappings")
-    return _page(request, "datasync/mappings.html", integration, form=form)
+    return render_page(request, "datasync/mappings.html", integration, form=form)
 
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
 def group_paths(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     groups, problem = services.luminate_groups(integration)
     # Keep already-mapped groups choosable even if listGroups failed or no longer lists them.
     known = {gid for gid, _name in groups}
@@ -181,13 +147,13 @@ def group_paths(request):
         changed = services.save_group_paths(integration, formset.rows(), _actor(request))
         messages.success(request, "Group opt-in paths saved." if changed else "Nothing changed.")
         return redirect("datasync:group_paths")
-    return _page(request, "datasync/group_paths.html", integration, formset=formset, problem=problem)
+    return render_page(request, "datasync/group_paths.html", integration, formset=formset, problem=problem)
 
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
 def test_connection(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     if request.method == "POST":
         checks = run_connection_test(integration, _actor(request))
         if all(check.passed for check in checks):
@@ -195,13 +161,13 @@ def test_connection(request):
         else:
             messages.error(request, "Test Connection failed: see the fixes below.")
         return redirect("datasync:test_connection")
-    return _page(request, "datasync/test.html", integration, checks=integration.last_test_results)
+    return render_page(request, "datasync/test.html", integration, checks=integration.last_test_results)
 
 
 @administrator_required
 @require_http_methods(["GET", "POST"])
 def activate(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     first = integration.first_activated_at is None
     form = ActivationForm(request.POST or None) if first else None
     if request.method == "POST" and (form is None or form.is_valid()):
@@ -217,7 +183,7 @@ def activate(request):
                 f"Integration active. The first sync runs {when:%A %d %B %Y at %H:%M} ({when.tzname()}).",
             )
             return redirect("datasync:home")
-    return _page(
+    return render_page(
         request,
         "datasync/activate.html",
         integration,
@@ -230,7 +196,7 @@ def activate(request):
 @administrator_required
 @require_POST
 def deactivate(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     try:
         services.deactivate(integration, _actor(request))
     except services.ActivationRefused as exc:
@@ -244,8 +210,8 @@ def deactivate(request):
 
 @administrator_required
 def audit_log(request):
-    integration = _integration(request)
-    return _page(
+    integration = integration_for(request)
+    return render_page(
         request,
         "datasync/audit.html",
         integration,

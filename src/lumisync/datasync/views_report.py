@@ -22,7 +22,7 @@ from lumisync.datasync import report
 from lumisync.datasync.engine.locks import RunInProgress
 from lumisync.datasync.engine.policy import Category
 from lumisync.datasync.models import Direction, FieldConflict, OutboundItem, SyncRecord, SyncRun
-from lumisync.datasync.views import _integration, _page
+from lumisync.datasync.pages import integration_for, render_page
 
 RUNS_PER_PAGE = 25
 RECORDS_PER_PAGE = 50
@@ -151,7 +151,7 @@ def _back(request, default: str) -> str:
 
 
 def _report_page(request, template: str, integration, **context):
-    return _page(
+    return render_page(
         request,
         template,
         integration,
@@ -164,7 +164,7 @@ def _report_page(request, template: str, integration, **context):
 @administrator_required
 @require_GET
 def report_home(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     runs = Paginator(integration.runs.order_by("-started_at", "-id"), RUNS_PER_PAGE).get_page(
         request.GET.get("page")
     )
@@ -202,7 +202,7 @@ def _filtered(request, run: SyncRun):
 @administrator_required
 @require_GET
 def run_detail(request, pk: int):
-    integration = _integration(request)
+    integration = integration_for(request)
     run = _run(integration, pk)
     records, category, query = _filtered(request, run)
     page = Paginator(records.select_related("profile"), RECORDS_PER_PAGE).get_page(request.GET.get("page"))
@@ -242,12 +242,12 @@ def run_detail(request, pk: int):
 @administrator_required
 @require_GET
 def run_progress(request, pk: int):
-    run = _run(_integration(request), pk)
+    run = _run(integration_for(request), pk)
     return JsonResponse(report.progress(run))
 
 
 def _download(request, pk: int, extension: str, content_type: str, chunks):
-    run = _run(_integration(request), pk)
+    run = _run(integration_for(request), pk)
     records, _category, _query = _filtered(request, run)
     body = chunks(records.iterator(chunk_size=2000))
     if extension == "csv":
@@ -278,7 +278,7 @@ def run_json(request, pk: int):
 @administrator_required
 @require_GET
 def record_detail(request, pk: int):
-    integration = _integration(request)
+    integration = integration_for(request)
     record = get_object_or_404(
         SyncRecord.objects.select_related("run", "profile"), run__integration=integration, pk=pk
     )
@@ -303,7 +303,7 @@ def record_detail(request, pk: int):
 @administrator_required
 @require_http_methods(["GET", "POST"])
 def conflict_detail(request, pk: int):
-    integration = _integration(request)
+    integration = integration_for(request)
     conflict = get_object_or_404(integration.conflicts.select_related("profile"), pk=pk)
     if request.method == "POST":
         choice = request.POST.get("choice")
@@ -337,7 +337,7 @@ def conflict_detail(request, pk: int):
 @administrator_required
 @require_POST
 def redrive(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     failed = integration.outbound_items.filter(status=OutboundItem.Status.FAILED)
     if not request.POST.get("all"):
         failed = failed.filter(pk__in=[value for value in request.POST.getlist("item") if value.isdigit()])
@@ -355,7 +355,7 @@ def redrive(request):
 @administrator_required
 @require_POST
 def start_run(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     action = request.POST.get("action")
     if action not in ("preview", "inbound", "outbound"):
         return HttpResponseBadRequest("Choose Preview, Run inbound now or Run outbound now.")
@@ -381,7 +381,7 @@ def start_run(request):
 @administrator_required
 @require_POST
 def try_constituent(request):
-    integration = _integration(request)
+    integration = integration_for(request)
     form = TryConstituentForm(request.POST)
     if not form.is_valid():
         for error in form.errors["constituent"]:

@@ -87,15 +87,9 @@ def authenticate(request, company: str) -> Caller:
 
 
 def check_rate(caller: Caller) -> None:
-    wait = ratelimit.take(
+    ratelimit.enforce(
         caller.bucket,
         per_minute=getattr(settings, "LUMISYNC_API_RATE_PER_MINUTE", 600),
         burst=getattr(settings, "LUMISYNC_API_BURST", 120),
+        refusal="The rate limit of this API client was reached; retry in {wait} s.",
     )
-    if wait is not None:
-        raise HttpProblem(
-            429,
-            "Too Many Requests",
-            f"The rate limit of this API client was reached; retry in {wait} s.",
-            {"Retry-After": str(wait)},
-        )

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from lumisync.mcapi.errors import HttpProblem
 from lumisync.mcapi.models import RateBucket
 
 STALE_AFTER = timedelta(days=1)
@@ -41,3 +42,17 @@ def take(key: str, *, per_minute: int, burst: int, now: datetime | None = None) 
             # Another process created the bucket between our read and insert: read it again.
             continue
     return None
+
+
+def enforce(key: str, *, per_minute: int, burst: int, refusal: str) -> None:
+    """Take one token from the bucket ``key``, or refuse the request with 429 Too Many Requests.
+
+    Args:
+        refusal: the sentence the caller reads, with ``{wait}`` where the seconds to wait go.
+
+    Raises:
+        HttpProblem: the bucket is empty; its Retry-After header gives the seconds to wait.
+    """
+    wait = take(key, per_minute=per_minute, burst=burst)
+    if wait is not None:
+        raise HttpProblem(429, "Too Many Requests", refusal.format(wait=wait), {"Retry-After": str(wait)})

@@ -24,20 +24,10 @@ from lumisync.mcapi.errors import (
     ApiError,
 )
 from lumisync.subscribers import services as subscribers
+from lumisync.subscribers.fields import PROFILE_FIELDS
 from lumisync.subscribers.models import Campaign, Channel, OptInPath, Profile, Subscription
 from lumisync.subscribers.phones import InvalidPhoneNumber
 
-PROFILE_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "street1",
-    "street2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-)
 CUSTOM_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ \-]{0,63}$")
 CUSTOM_VALUE_MAX = 500
 

@@ -251,18 +251,12 @@ def _preflight(request) -> HttpResponse:
 
 
 def _check_ip_rate(request) -> None:
-    wait = ratelimit.take(
+    ratelimit.enforce(
         f"join:ip:{client_address(request) or 'unknown'}",
         per_minute=getattr(settings, "LUMISYNC_JOIN_RATE_PER_MINUTE", 20),
         burst=getattr(settings, "LUMISYNC_JOIN_BURST", 10),
+        refusal="Too many sign-ups from this address; retry in {wait} s.",
     )
-    if wait is not None:
-        raise HttpProblem(
-            429,
-            "Too Many Requests",
-            f"Too many sign-ups from this address; retry in {wait} s.",
-            {"Retry-After": str(wait)},
-        )
 
 
 def _back_link(request) -> str:

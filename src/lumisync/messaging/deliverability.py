@@ -33,7 +33,8 @@ from django.db import transaction
 
 from lumisync.messaging.backends import mask_number
 from lumisync.messaging.models import Message
-from lumisync.subscribers.models import Profile, ProfileStatus, Subscription
+from lumisync.subscribers import services as subscribers
+from lumisync.subscribers.models import Profile, ProfileStatus
 
 logger = logging.getLogger(__name__)
 
@@ -94,8 +95,7 @@ def recheck_profile(message: Message, status: str, error_code: str = "") -> str 
         if found is Verdict.DELIVERABLE:
             if profile.status not in DELIVERY_STATUSES:
                 return None
-            has_active = profile.subscriptions.filter(status=Subscription.Status.ACTIVE).exists()
-            new_status = ProfileStatus.ACTIVE if has_active else ProfileStatus.NO_SUBSCRIPTIONS
+            new_status = subscribers.consent_status(profile)
         else:
             new_status = found.value
         if new_status == profile.status:

@@ -189,7 +189,8 @@ def send_test_message(request: HttpRequest) -> HttpResponse:
         # A reply-type message would skip the opt-out check, which is meant for answers to the person only.
         test_form.add_error(
             "phone_number",
-            f"{number} texted a STOP word on {profile.opted_out_at:%Y-%m-%d}; no test message is sent to it.",
+            f"{number} texted a STOP word on {profile.opted_out_at.astimezone(organization.zone):%Y-%m-%d}; "
+            "no test message is sent to it.",
         )
         return _provider_page(request, ProviderAccountForm(instance=account), test_form)
     body = f"Test message from {organization.name}: if you can read this, the SMS provider settings work."

@@ -41,6 +41,7 @@ from django.utils import timezone
 from lumisync.accounts.models import Organization
 from lumisync.messaging import services as outbox
 from lumisync.messaging.models import Message
+from lumisync.subscribers.fields import PROFILE_FIELDS
 
 # The CSV export lives in history.py; named here too so that callers find every service in one place.
 from lumisync.subscribers.history import consent_history_csv as consent_history_csv
@@ -636,13 +637,25 @@ def _stop_subscription(sub: Subscription, event: ConsentEvent) -> None:
     sub.opted_out_by = event
 
 
-def _save_status(profile: Profile, *, has_active: bool, extra_fields: tuple[str, ...] = ()) -> None:
+def consent_status(profile: Profile, *, has_active: bool | None = None) -> ProfileStatus:
+    """The status ``profile``'s consent alone gives it: Stopped, Active Subscriber or No Subscriptions.
+
+    Message delivery may mark the number Undeliverable or Hard bounce on top of this (see
+    :mod:`lumisync.messaging.deliverability`); this answers what the profile goes back to once a delivery
+    proves the number works. ``has_active`` (whether an active subscription exists) spares a query when
+    the caller already knows.
+    """
     if profile.is_globally_opted_out:
-        status = ProfileStatus.STOPPED
-    elif profile.status in _DELIVERY_STATUSES:
+        return ProfileStatus.STOPPED
+    if has_active is None:
+        has_active = profile.subscriptions.filter(status=Subscription.Status.ACTIVE).exists()
+    return ProfileStatus.ACTIVE if has_active else ProfileStatus.NO_SUBSCRIPTIONS
+
+
+def _save_status(profile: Profile, *, has_active: bool, extra_fields: tuple[str, ...] = ()) -> None:
+    status = consent_status(profile, has_active=has_active)
+    if status != ProfileStatus.STOPPED and profile.status in _DELIVERY_STATUSES:
         status = profile.status
-    else:
-        status = ProfileStatus.ACTIVE if has_active else ProfileStatus.NO_SUBSCRIPTIONS
     if status == profile.status and not extra_fields:
         return
     profile.status = status
@@ -682,15 +695,7 @@ def _queue(profile, body, *, kind, subscription, reply):
 
 # --- profiles ------------------------------------------------------------------------------------------
 
-_TEXT_FIELDS = (
-    "first_name",
-    "last_name",
-    "street1",
-    "street2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
+_BILLING_FIELDS = (
     "billing_street1",
     "billing_street2",
     "billing_city",
@@ -698,7 +703,7 @@ _TEXT_FIELDS = (
     "billing_postal_code",
     "billing_country",
 )
-EDITABLE_PROFILE_FIELDS = frozenset({*_TEXT_FIELDS, "email", "custom_fields", "constituent_id"})
+EDITABLE_PROFILE_FIELDS = frozenset({*PROFILE_FIELDS, *_BILLING_FIELDS, "custom_fields", "constituent_id"})
 
 
 def get_or_create_profile(

@@ -17,6 +17,12 @@ from lumisync.subscribers.models import Channel, ConsentEvent, Profile
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(params=["liberal", "conservative"])
+def sync_type(request):
+    """Outbound rules do not depend on the sync type: each test runs under both to show it."""
+    return request.param
+
+
 def join(organization, path, phone, email="", **fields) -> Profile:
     profile, _ = services.get_or_create_profile(
         organization, phone, channel=Channel.WEB, email=email, **fields
@@ -38,9 +44,9 @@ def due_now() -> None:
 
 
 def test_opt_in_of_a_linked_profile_updates_the_linked_record(
-    make_integration, simulator, organization, paths
+    sync_type, make_integration, simulator, organization, paths
 ):
-    integration = make_integration()
+    integration = make_integration(sync_type)
     cons = simulator.state.add_constituent(primary_email="linked@example.org", custom_boolean50=False)
     profile, _ = services.get_or_create_profile(organization, "2025550170", channel=Channel.WEB)
     services.update_profile_fields(profile, constituent_id=cons)
@@ -58,9 +64,9 @@ def test_opt_in_of_a_linked_profile_updates_the_linked_record(
 
 
 def test_opt_in_whose_email_belongs_to_a_record_linked_elsewhere_is_skipped(
-    make_integration, simulator, organization, paths
+    sync_type, make_integration, simulator, organization, paths
 ):
-    integration = make_integration()
+    integration = make_integration(sync_type)
     cons = simulator.state.add_constituent(primary_email="shared@example.org")
     owner, _ = services.get_or_create_profile(organization, "2025550171", channel=Channel.WEB)
     services.update_profile_fields(owner, constituent_id=cons)
@@ -80,9 +86,9 @@ def test_opt_in_whose_email_belongs_to_a_record_linked_elsewhere_is_skipped(
 
 
 def test_opt_in_whose_email_matches_several_records_is_skipped(
-    make_integration, simulator, organization, paths
+    sync_type, make_integration, simulator, organization, paths
 ):
-    integration = make_integration()
+    integration = make_integration(sync_type)
     simulator.set_duplicate_emails("allow")
     simulator.state.add_constituent(primary_email="twins@example.org")
     simulator.state.add_constituent(primary_email="twins@example.org")
@@ -97,9 +103,9 @@ def test_opt_in_whose_email_matches_several_records_is_skipped(
 
 
 def test_create_carries_source_sub_source_centers_and_an_interaction(
-    make_integration, simulator, organization, paths
+    sync_type, make_integration, simulator, organization, paths
 ):
-    integration = make_integration(center_ids="2001", source_code="mcommons", no_welcome="1")
+    integration = make_integration(sync_type, center_ids="2001", source_code="mcommons", no_welcome="1")
     profile = join(organization, paths["default"], "2025550174", "brand.new@example.org", first_name="Bran")
 
     run = run_outbound(integration)
@@ -114,8 +120,10 @@ def test_create_carries_source_sub_source_centers_and_an_interaction(
     assert len(simulator.state.find_by_email("brand.new@example.org")) == 1
 
 
-def test_opt_out_of_a_profile_found_by_email_sets_false_and_links(make_integration, simulator, organization):
-    integration = make_integration()
+def test_opt_out_of_a_profile_found_by_email_sets_false_and_links(
+    sync_type, make_integration, simulator, organization
+):
+    integration = make_integration(sync_type)
     cons = simulator.state.add_constituent(primary_email="leaver@example.org", custom_boolean50=True)
     profile, _ = services.get_or_create_profile(
         organization, "2025550175", channel=Channel.WEB, email="leaver@example.org"
@@ -130,8 +138,10 @@ def test_opt_out_of_a_profile_found_by_email_sets_false_and_links(make_integrati
     assert profile.constituent_id == cons
 
 
-def test_opt_out_with_no_matching_record_sends_nothing(make_integration, simulator, organization, paths):
-    integration = make_integration()
+def test_opt_out_with_no_matching_record_sends_nothing(
+    sync_type, make_integration, simulator, organization, paths
+):
+    integration = make_integration(sync_type)
     profile = join(organization, paths["default"], "2025550176")
     OutboundCursor.objects.create(
         integration=integration,
@@ -149,9 +159,9 @@ def test_opt_out_with_no_matching_record_sends_nothing(make_integration, simulat
 
 
 def test_a_campaign_opt_out_sets_false_only_when_no_synced_subscription_is_left(
-    make_integration, simulator, organization, paths
+    sync_type, make_integration, simulator, organization, paths
 ):
-    integration = make_integration()
+    integration = make_integration(sync_type)
     integration.group_paths.create(group_id="1003", opt_in_path=paths["donors"], position=0)
     profile = join(organization, paths["default"], "2025550177", "two.lists@example.org")
     services.opt_in(profile, paths["donors"], channel=Channel.WEB)
@@ -169,9 +179,9 @@ def test_a_campaign_opt_out_sets_false_only_when_no_synced_subscription_is_left(
 
 
 def test_an_opt_out_goes_out_although_an_earlier_opt_in_failed_for_good(
-    make_integration, simulator, organization, paths
+    sync_type, make_integration, simulator, organization, paths
 ):
-    integration = make_integration()
+    integration = make_integration(sync_type)
     cons = simulator.state.add_constituent(primary_email="refused@example.org", custom_boolean50=True)
     profile = join(organization, paths["default"], "2025550178", "refused@example.org")
     simulator.faults.inject("update", "error", code=22, message="Invalid value.", count=1)
@@ -187,9 +197,9 @@ def test_an_opt_out_goes_out_although_an_earlier_opt_in_failed_for_good(
 
 
 def test_transient_failure_is_retried_with_backoff_and_never_lost(
-    make_integration, simulator, organization, paths
+    sync_type, make_integration, simulator, organization, paths
 ):
-    integration = make_integration()
+    integration = make_integration(sync_type)
     cons = simulator.state.add_constituent(primary_email="later@example.org")
     join(organization, paths["default"], "2025550179", "later@example.org")
     simulator.faults.inject("update", "http", status=503, count=3)
@@ -210,8 +220,8 @@ def test_transient_failure_is_retried_with_backoff_and_never_lost(
     assert OutboundItem.objects.get().status == OutboundItem.Status.DELIVERED
 
 
-def test_a_replayed_event_changes_nothing(make_integration, simulator, organization, paths):
-    integration = make_integration()
+def test_a_replayed_event_changes_nothing(sync_type, make_integration, simulator, organization, paths):
+    integration = make_integration(sync_type)
     profile = join(organization, paths["default"], "2025550180", "replay@example.org")
     run_outbound(integration)
     profile.refresh_from_db()
@@ -229,9 +239,9 @@ def test_a_replayed_event_changes_nothing(make_integration, simulator, organizat
 
 
 def test_withdrawals_and_subscriptions_made_by_the_inbound_sync_are_not_echoed(
-    make_integration, simulator, paths
+    sync_type, make_integration, simulator, paths
 ):
-    integration = make_integration("liberal")
+    integration = make_integration(sync_type)
     cons = add(simulator, "no.echo@example.org", "2025550181")
     publish(simulator)
     sync(integration)
@@ -249,11 +259,11 @@ def test_withdrawals_and_subscriptions_made_by_the_inbound_sync_are_not_echoed(
 
 @pytest.mark.parametrize("export_earlier", [True, False])
 def test_events_from_before_the_first_activation_go_out_only_when_chosen(
-    make_integration, simulator, organization, paths, export_earlier
+    sync_type, make_integration, simulator, organization, paths, export_earlier
 ):
     earlier = join(organization, paths["default"], "2025550182", "earlier@example.org")
     last = ConsentEvent.objects.order_by("-id").values_list("id", flat=True).first()
-    integration = make_integration(outbound_start_event_id=0 if export_earlier else last)
+    integration = make_integration(sync_type, outbound_start_event_id=0 if export_earlier else last)
     after = join(organization, paths["default"], "2025550183", "after@example.org")
 
     run_outbound(integration)
@@ -265,8 +275,10 @@ def test_events_from_before_the_first_activation_go_out_only_when_chosen(
     assert bool(simulator.state.find_by_email("earlier@example.org")) is export_earlier
 
 
-def test_events_while_inactive_wait_for_reactivation(make_integration, simulator, organization, paths):
-    integration = make_integration(active=False)
+def test_events_while_inactive_wait_for_reactivation(
+    sync_type, make_integration, simulator, organization, paths
+):
+    integration = make_integration(sync_type, active=False)
     profile = join(organization, paths["default"], "2025550184", "asleep@example.org")
     simulator.clear_request_log()
 
@@ -283,9 +295,9 @@ def test_events_while_inactive_wait_for_reactivation(make_integration, simulator
 
 
 def test_a_call_without_link_or_email_waits_then_goes_once_linked_by_email(
-    make_integration, simulator, organization, paths
+    sync_type, make_integration, simulator, organization, paths
 ):
-    integration = make_integration()
+    integration = make_integration(sync_type)
     cons = simulator.state.add_constituent(primary_email="caller2@example.org")
     profile, _ = services.get_or_create_profile(organization, "2025550185", channel=Channel.SMS)
     services.record_call(
@@ -310,8 +322,8 @@ def test_a_call_without_link_or_email_waits_then_goes_once_linked_by_email(
     assert profile.constituent_id == cons
 
 
-def test_dry_run_writes_nothing_on_either_side(make_integration, simulator, organization, paths):
-    integration = make_integration()
+def test_dry_run_writes_nothing_on_either_side(sync_type, make_integration, simulator, organization, paths):
+    integration = make_integration(sync_type)
     profile = join(organization, paths["default"], "2025550186", "preview@example.org")
     simulator.clear_request_log()
 

@@ -214,6 +214,9 @@ def test_outbound_under_faults_applies_every_effect_exactly_once(
         assert simulator.state.get_constituent(cons)["custom_boolean50"] is True
     assert len(simulator.state.actions(linked)) == 1
     assert simulator.faults.rules() == [], "every injected fault was met"
+    answered = [entry for entry in simulator.request_log if entry["fault"] is None and entry["status"] == 200]
+    assert [entry["method"] for entry in answered].count("takeAction") == 1
+    assert [entry["method"] for entry in answered].count("create") == 1
 
 
 @pytest.mark.django_db

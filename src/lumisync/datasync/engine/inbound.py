@@ -28,7 +28,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from lumisync.datasync import services as integration_services
-from lumisync.datasync.engine import mapping
+from lumisync.datasync.engine import bulk, mapping
 from lumisync.datasync.engine.context import SyncContext, load_context, site_config
 from lumisync.datasync.engine.locks import run_lock
 from lumisync.datasync.engine.policy import (
@@ -60,6 +60,33 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500
 RECONCILE_EVERY = timedelta(days=7)
+REPORT_COLUMNS = (
+    "run",
+    "direction",
+    "constituent_id",
+    "profile",
+    "mobile",
+    "first_name",
+    "last_name",
+    "email",
+    "profile_status",
+    "category",
+    "reason",
+    "source",
+    "changes",
+    "created_at",
+)
+SNAPSHOT_COLUMNS = (
+    "integration",
+    "constituent_id",
+    "profile",
+    "fields",
+    "opted_in",
+    "phone",
+    "modified_at",
+    "synced_at",
+    "reconciled_at",
+)
 
 
 class InboundFailed(Exception):
@@ -860,6 +887,7 @@ def _withdraw(context: SyncContext, profile: Profile, subscriptions, detail: str
 
 
 def _save_snapshots(context: SyncContext, outcomes: list[_Outcome], now) -> None:
+    saved = set()
     rows = []
     for outcome in outcomes:
         decision = outcome.decision
@@ -867,30 +895,29 @@ def _save_snapshots(context: SyncContext, outcomes: list[_Outcome], now) -> None
             continue
         snapshot = decision.next_snapshot
         profile = outcome.profile
+        saved.add(outcome.item.cons_id)
         rows.append(
-            LinkSnapshot(
-                integration=context.integration,
-                constituent_id=outcome.item.cons_id,
-                profile=profile if profile is not None and profile.pk else None,
-                fields=dict(snapshot.fields),
-                opted_in=snapshot.opted_in,
-                phone=snapshot.phone or "",
-                modified_at=snapshot.modified_at,
-                synced_at=now,
-                reconciled_at=now,
+            (
+                context.integration.pk,
+                outcome.item.cons_id,
+                profile.pk if profile is not None and profile.pk else None,
+                dict(snapshot.fields),
+                snapshot.opted_in,
+                snapshot.phone or "",
+                snapshot.modified_at,
+                now,
+                now,
             )
         )
-    LinkSnapshot.objects.bulk_create(
-        rows,
-        update_conflicts=True,
-        unique_fields=["integration", "constituent_id"],
-        update_fields=["profile", "fields", "opted_in", "phone", "modified_at", "synced_at", "reconciled_at"],
-        batch_size=500,
+    bulk.insert(
+        LinkSnapshot, SNAPSHOT_COLUMNS, rows, unique=SNAPSHOT_COLUMNS[:2], update=SNAPSHOT_COLUMNS[2:]
     )
-    seen = [outcome.item.cons_id for outcome in outcomes if outcome.decision is not None]
-    LinkSnapshot.objects.filter(integration=context.integration, constituent_id__in=seen).update(
-        reconciled_at=now
-    )
+    # A record read but not imported still counts as re-read for the rolling reconciliation.
+    seen = [o.item.cons_id for o in outcomes if o.decision is not None and o.item.cons_id not in saved]
+    if seen:
+        LinkSnapshot.objects.filter(integration=context.integration, constituent_id__in=seen).update(
+            reconciled_at=now
+        )
 
 
 def _record_donation(organization, outcome: _Outcome, donation: dict[str, str]) -> None:
@@ -933,6 +960,7 @@ def _carry_over(integration: Integration, outcomes: list[_Outcome]) -> None:
 
 
 def _report(run: SyncRun, outcomes: list[_Outcome]) -> None:
+    now = timezone.now()
     rows = []
     for outcome in outcomes:
         record = outcome.item.incoming
@@ -942,23 +970,26 @@ def _report(run: SyncRun, outcomes: list[_Outcome]) -> None:
             {name: [old, new] for name, (old, new) in decision.field_changes.items()} if decision else {}
         )
         fields = record.fields if record is not None else {}
+        if record is not None:
+            mobile = record.phone or record.phone_raw
+        else:
+            mobile = profile.phone_number if profile else ""
         rows.append(
-            SyncRecord(
-                run=run,
-                direction=Direction.INBOUND,
-                constituent_id=outcome.item.cons_id,
-                profile=profile,
-                mobile=(record.phone or record.phone_raw)
-                if record is not None
-                else (profile.phone_number if profile else ""),
-                first_name=fields.get("first_name", "")[:100],
-                last_name=fields.get("last_name", "")[:100],
-                email=fields.get("email", "")[:255],
-                profile_status=profile.get_status_display() if profile is not None else "",
-                category=str(outcome.category),
-                reason=outcome.reason.strip(),
-                source=outcome.item.source,
-                changes=changes,
+            (
+                run.pk,
+                Direction.INBOUND.value,
+                outcome.item.cons_id[:32],
+                profile.pk if profile is not None else None,
+                mobile[:40],
+                fields.get("first_name", "")[:100],
+                fields.get("last_name", "")[:100],
+                fields.get("email", "")[:255],
+                profile.get_status_display()[:40] if profile is not None else "",
+                str(outcome.category),
+                outcome.reason.strip(),
+                outcome.item.source,
+                changes,
+                now,
             )
         )
-    SyncRecord.objects.bulk_create(rows, batch_size=500)
+    bulk.insert(SyncRecord, REPORT_COLUMNS, rows)

@@ -123,23 +123,14 @@ class Command(BaseCommand):
             integration = datasync.create_integration(organization, actor)
         datasync.apply_settings(
             integration,
-            {
-                "login_name": simulator.login_name,
-                "login_password": simulator.login_password,
-                "api_key": simulator.api_key,
-                "api_host": simulator.host,
-                "organization_code": simulator.org,
-                "export_url": simulator.ftp_url,
-                "datasync_username": simulator.ftp_user,
-                "datasync_password": simulator.ftp_password,
-                "opt_in_field": simulator.config.opt_in_field,
-                "sync_type": SyncType.CONSERVATIVE,
-                "default_opt_in_path": OptInPath.objects.get(organization=organization, name=DEMO_SYNC_PATH),
-                "allow_plain_http": True,
+            datasync.simulator_settings(
+                simulator,
+                sync_type=SyncType.CONSERVATIVE,
+                default_opt_in_path=OptInPath.objects.get(organization=organization, name=DEMO_SYNC_PATH),
                 # The simulator runs in this process on loopback: no need for the polite production pace.
-                "api_requests_per_second": 200.0,
-                "api_concurrency": 8,
-            },
+                api_requests_per_second=200.0,
+                api_concurrency=8,
+            ),
             actor,
         )
         simulator.write_changed_file(mode="full")
