@@ -70,3 +70,10 @@ def make_user(db):
 @pytest.fixture
 def admin_user(make_user, organization):
     return make_user(organization)
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    """The test client signed in as ``admin_user``: an Administrator of ``organization``, not a superuser."""
+    client.force_login(admin_user)
+    return client

@@ -16,8 +16,6 @@ def _loopback_allowed(settings):
     settings.LUMISYNC_ALLOW_PRIVATE_HOSTS = True
     settings.LUMISYNC_ALLOW_INSECURE_HTTP = True
     settings.LUMISYNC_API_IP_ADDRESSES = ["203.0.113.7", "203.0.113.8"]
-    # Test users only: the production hasher takes most of a second per user.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

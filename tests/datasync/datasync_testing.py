@@ -5,6 +5,7 @@ from __future__ import annotations
 import ssl
 
 from lumisync.datasync import services
+from lumisync.datasync.forms import form_data
 from lumisync.luminate.files import certificate_fingerprint
 
 # Values no page, log line or audit entry may ever show.
@@ -29,3 +30,14 @@ def simulator_settings(simulator, **overrides) -> dict:
         site_admin_password=SECRET_VALUES["site_admin_password"],
         **overrides,
     )
+
+
+def post_settings(client, integration, **changes):
+    """Post the Configure Integration form as the page would send it, with ``changes`` on top."""
+    data = {key: ("" if value is None else value) for key, value in form_data(integration).items()}
+    # A browser sends no value at all for an unticked checkbox.
+    for key in ("take_values_from_file", "expect_manifest", "allow_plain_http"):
+        if not data[key]:
+            data.pop(key)
+    data.update(changes)
+    return client.post("/datasync/configure/", data)

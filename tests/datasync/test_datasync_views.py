@@ -4,29 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import pytest
-from datasync_testing import SECRET_VALUES, simulator_settings
+from datasync_testing import SECRET_VALUES, post_settings, simulator_settings
 
 from lumisync.accounts.models import Role
 from lumisync.datasync import services
-from lumisync.datasync.forms import form_data
 from lumisync.datasync.models import AuditEntry, Integration
 from lumisync.subscribers.models import OptInPath
-
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-def _post_settings(client, integration, **changes):
-    data = {key: ("" if value is None else value) for key, value in form_data(integration).items()}
-    for key in ("take_values_from_file", "expect_manifest", "allow_plain_http"):
-        if not data[key]:
-            data.pop(key)
-    data.update(changes)
-    return client.post("/datasync/configure/", data)
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(client, integration):
@@ -93,14 +76,14 @@ def test_configure_shows_every_field_with_help(admin_client, integration):
 
 def test_saving_settings_never_shows_secrets_back(admin_client, integration, sim, caplog):
     caplog.set_level(logging.DEBUG)
-    response = _post_settings(admin_client, integration, **simulator_settings(sim))
+    response = post_settings(admin_client, integration, **simulator_settings(sim))
     assert response.status_code == 302, response.content.decode()
     integration.refresh_from_db()
     assert integration.api_key == SECRET_VALUES["api_key"]
     sim.write_changed_file(mode="liberal")
     admin_client.post("/datasync/test/")
     # Saving again with the secrets left blank keeps them.
-    assert _post_settings(admin_client, integration, notes="second save").status_code == 302
+    assert post_settings(admin_client, integration, notes="second save").status_code == 302
     integration.refresh_from_db()
     assert integration.login_password == SECRET_VALUES["login_password"]
     pages = "".join(
@@ -124,7 +107,7 @@ def test_saving_settings_never_shows_secrets_back(admin_client, integration, sim
 
 
 def test_invalid_settings_are_named_and_nothing_is_saved(admin_client, integration):
-    response = _post_settings(
+    response = post_settings(
         admin_client, integration, api_host="https://secure2.convio.net/", center_ids="1,x"
     )
     page = response.content.decode()
@@ -137,10 +120,10 @@ def test_invalid_settings_are_named_and_nothing_is_saved(admin_client, integrati
 
 
 def test_liberal_confirmation_is_asked_and_audited(admin_client, integration, admin_user):
-    page = _post_settings(admin_client, integration, sync_type="liberal").content.decode()
+    page = post_settings(admin_client, integration, sync_type="liberal").content.decode()
     assert 'id="liberal-confirm"' in page and "holds SMS consent" in page
     assert (
-        _post_settings(admin_client, integration, sync_type="liberal", confirm_sms_consent="on").status_code
+        post_settings(admin_client, integration, sync_type="liberal", confirm_sms_consent="on").status_code
         == 302
     )
     entry = integration.audit_entries.get(action=AuditEntry.Action.LIBERAL_CONFIRMED)

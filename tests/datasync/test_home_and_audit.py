@@ -11,22 +11,15 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from datasync_testing import SECRET_VALUES
+from datasync_testing import SECRET_VALUES, post_settings
 from django.db.models import F
 
 from lumisync.datasync import services
-from lumisync.datasync.forms import form_data
 from lumisync.datasync.models import Integration, SyncType
 from lumisync.subscribers.models import Campaign, OptInPath
 
 # 16:00 UTC is noon in New York (EDT), the organization's zone.
 CHANGED_AT = datetime(2026, 7, 4, 16, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
 
 
 @pytest.fixture
@@ -144,17 +137,8 @@ def test_home_shows_its_times_in_the_organizations_zone(admin_client, organizati
     assert "16:00" not in page
 
 
-def configure(client, integration, **changes):
-    data = {key: ("" if value is None else value) for key, value in form_data(integration).items()}
-    for key in ("take_values_from_file", "expect_manifest", "allow_plain_http"):
-        if not data[key]:
-            data.pop(key)
-    data.update(changes)
-    return client.post("/datasync/configure/", data)
-
-
 def test_a_settings_save_through_the_page_is_audited_by_label(admin_client, integration):
-    response = configure(
+    response = post_settings(
         admin_client,
         integration,
         login_name="rivers-api",
@@ -261,7 +245,7 @@ def test_a_refused_group_path_names_the_value(admin_client, integration, actor, 
 
 
 def test_a_bad_organization_code_is_refused_naming_field_and_value(admin_client, integration):
-    response = configure(admin_client, integration, organization_code="rivers org!")
+    response = post_settings(admin_client, integration, organization_code="rivers org!")
     page = response.content.decode()
     assert response.status_code == 200
     assert (
@@ -277,7 +261,7 @@ def test_another_organizations_path_cannot_be_the_default(admin_client, integrat
     foreign = OptInPath.objects.create(
         organization=other_organization, campaign=foreign_campaign, name="Air web"
     )
-    response = configure(admin_client, integration, default_opt_in_path=foreign.pk)
+    response = post_settings(admin_client, integration, default_opt_in_path=foreign.pk)
     page = response.content.decode()
     assert response.status_code == 200
     assert "Default web opt-in path</a>:" in page
@@ -287,5 +271,5 @@ def test_another_organizations_path_cannot_be_the_default(admin_client, integrat
 
 
 def test_a_refused_default_path_names_the_value(admin_client, integration):
-    page = configure(admin_client, integration, default_opt_in_path="987654").content.decode()
+    page = post_settings(admin_client, integration, default_opt_in_path="987654").content.decode()
     assert "Default web opt-in path</a>:" in page and "987654" in page

@@ -57,12 +57,6 @@ def add(sim, email, phone, opted_in=True, first="Pat", last="Lee"):
 
 
 @pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture
 def live(integration, sim, actor, web_path):
     """The integration against the simulator, active, Conservative, joining through ``web_path``."""
     services.apply_settings(integration, simulator_settings(sim), actor)

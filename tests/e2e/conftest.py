@@ -24,6 +24,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+# What make_user (tests/conftest.py) gives every test user.
+PASSWORD = "s3cret-Pass-123"
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +79,18 @@ def screenshot(request):
         return path
 
     return take
+
+
+@pytest.fixture
+def sign_in():
+    """``sign_in(page, user)`` signs ``user`` in through the login page and waits for the signed-in page."""
+    from playwright.sync_api import expect
+
+    def sign_in(page, user) -> None:
+        page.goto("/login/")
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+    return sign_in

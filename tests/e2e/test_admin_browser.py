@@ -92,15 +92,12 @@ def test_stylesheet_is_served(browser_page):
     assert "--accent" in css.text()
 
 
-def test_create_a_campaign_and_a_keyword_path(browser_page, screenshot, make_user, organization):
+def test_create_a_campaign_and_a_keyword_path(browser_page, sign_in, screenshot, make_user, organization):
     from lumisync.accounts.models import Role
 
-    make_user(organization, role=Role.STAFF, username="sam")
+    sam = make_user(organization, role=Role.STAFF, username="sam")
     page = browser_page
-    page.goto("/login/")
-    page.get_by_label("Username").fill("sam")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, sam)
     navigation = page.get_by_role("navigation", name="Main")
     expect(navigation.get_by_role("link", name="Data Sync")).to_have_count(0)
 

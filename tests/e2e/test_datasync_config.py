@@ -15,7 +15,6 @@ from lumisync.subscribers.models import Campaign, OptInPath
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "s3cret-Pass-123"
 API_PASSWORD = "Api-Pass-e2e-41c7"
 API_KEY = "Key-e2e-9d20"
 FTP_PASSWORD = "Ftp-Pass-e2e-77ab"
@@ -41,14 +40,13 @@ def _no_secrets(page):
         assert secret not in html
 
 
-def test_configure_test_map_activate_deactivate(browser_page, screenshot, admin_user, organization, sim):
+def test_configure_test_map_activate_deactivate(
+    browser_page, sign_in, screenshot, admin_user, organization, sim
+):
     campaign = Campaign.objects.create(organization=organization, name="River Alerts")
     OptInPath.objects.create(organization=organization, campaign=campaign, name="Luminate sign-ups")
     page = browser_page
-    page.goto("/login/")
-    page.get_by_label("Username").fill(admin_user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, admin_user)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Data Sync").click()
     expect(page).to_have_url("/datasync/")

@@ -10,8 +10,6 @@ from support.sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, running
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "s3cret-Pass-123"
-
 
 @pytest.fixture
 def fake_provider(settings):
@@ -23,13 +21,10 @@ def fake_provider(settings):
 
 
 def test_set_the_provider_and_send_a_test_message(
-    browser_page, screenshot, admin_user, organization, fake_provider
+    browser_page, sign_in, screenshot, admin_user, organization, fake_provider
 ):
     page = browser_page
-    page.goto("/login/")
-    page.get_by_label("Username").fill(admin_user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, admin_user)
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="SMS provider").click()
     expect(page).to_have_url("/sms/provider/")

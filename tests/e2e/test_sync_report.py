@@ -24,8 +24,6 @@ from lumisync.subscribers.models import Campaign, OptInPath, Profile
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "s3cret-Pass-123"
-
 
 @pytest.fixture
 def sim(settings):
@@ -76,15 +74,9 @@ def read_csv(path) -> list[dict]:
     return list(csv.DictReader(io.StringIO(Path(path).read_text(encoding="utf-8-sig"))))
 
 
-def sign_in(page, user):
-    page.goto("/login/")
-    page.get_by_label("Username").fill(user.username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
-
-
-def test_read_filter_search_resolve_and_download(browser_page, screenshot, admin_user, integration, sim):
+def test_read_filter_search_resolve_and_download(
+    browser_page, sign_in, screenshot, admin_user, integration, sim
+):
     jane = add(sim, "jane@example.org", "2025550143", "Jane", "Doe")
     ned = add(sim, "ned@example.org", "2025550144", "Ned", "Stark", opted_in=False)
     sim.write_changed_file(mode="liberal")
@@ -167,7 +159,7 @@ def test_read_filter_search_resolve_and_download(browser_page, screenshot, admin
     screenshot(page, "8-profile-history")
 
 
-def test_try_one_and_preview(browser_page, screenshot, admin_user, integration, sim, actor_liberal):
+def test_try_one_and_preview(browser_page, sign_in, screenshot, admin_user, integration, sim, actor_liberal):
     add(sim, "kim@example.org", "2025550150", "Kim", "Park", opted_in=False)
     sim.write_changed_file(mode="liberal")
     page = browser_page
@@ -201,7 +193,7 @@ def actor_liberal(integration, admin_user):
 
 
 def test_staff_are_refused_and_other_organizations_get_not_found(
-    browser_page, screenshot, make_user, organization, other_organization, integration
+    browser_page, sign_in, screenshot, make_user, organization, other_organization, integration
 ):
     run = SyncRun.objects.create(
         integration=integration, direction="inbound", status="succeeded", started_at=integration.created_at
@@ -219,7 +211,7 @@ def test_staff_are_refused_and_other_organizations_get_not_found(
     screenshot(page, "2-other-organization")
 
 
-def test_a_running_run_shows_its_progress_live(browser_page, screenshot, admin_user, integration):
+def test_a_running_run_shows_its_progress_live(browser_page, sign_in, screenshot, admin_user, integration):
     run = SyncRun.objects.create(
         integration=integration, direction="inbound", started_at=timezone.now(), total=1000, done=100
     )

@@ -23,12 +23,6 @@ from lumisync.subscribers.models import Campaign, OptInPath
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def test_create_key_shows_it_once_and_stores_its_digest(admin_client, organization):
     response = admin_client.post("/api-keys/", {"name": "warehouse export"})
     token = re.search(r'<code id="new-api-key">(lsk_[^<]+)</code>', response.content.decode()).group(1)

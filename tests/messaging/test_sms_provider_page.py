@@ -23,12 +23,6 @@ def private_hosts(settings):
     settings.LUMISYNC_ALLOW_PRIVATE_HOSTS = True
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
 def form(base_url: str, **changes) -> dict[str, str]:
     return {
         "base_url": base_url,

@@ -349,3 +349,16 @@ def test_another_organizations_profiles_are_not_listed(signed_in, jane, other_te
     assert profile_rows(everyone) == [RIVERS_MOBILE]
     assert profile_rows(signed_in.get(reverse("subscribers:profile_list"), {"q": "+1 415 555 0199"})) == []
     assert "Air Alerts" not in signed_in.get(reverse("subscribers:campaign_list")).content.decode()
+
+
+@pytest.mark.parametrize("word", ["STOP", "help", "Start", "YES"])
+def test_a_reserved_word_cannot_be_a_keyword(client, admin_user, organization, word):
+    campaign = Campaign.objects.create(organization=organization, name="Keywords")
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("subscribers:path_create", args=[campaign.pk]),
+        {"name": "Reserved", "kind": "keyword", "keyword": word},
+    )
+    assert response.status_code == 200
+    assert f"&#x27;{word.upper()}&#x27; is reserved" in response.content.decode()
+    assert not OptInPath.objects.filter(organization=organization, name="Reserved").exists()

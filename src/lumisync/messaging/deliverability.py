@@ -34,14 +34,13 @@ from django.db import transaction
 from lumisync.messaging.backends import mask_number
 from lumisync.messaging.models import Message
 from lumisync.subscribers import services as subscribers
-from lumisync.subscribers.models import Profile, ProfileStatus
+from lumisync.subscribers.models import DELIVERY_STATUSES, Profile, ProfileStatus
 
 logger = logging.getLogger(__name__)
 
 HARD_FAILURE_CODES = frozenset({"21211", "21614", "30005", "30006"})
 SOFT_FAILURE_CODES = frozenset({"30003"})
 SOFT_BOUNCE_LIMIT = 3
-DELIVERY_STATUSES = frozenset({ProfileStatus.UNDELIVERABLE, ProfileStatus.HARD_BOUNCE})
 DECIDED_STATUSES = (Message.Status.DELIVERED, Message.Status.UNDELIVERED, Message.Status.FAILED)
 # Enough history for any verdict: a delivery or a hard failure decides at once, and soft failures are
 # counted only up to the limit; the other failures in between are the only thing this bounds.

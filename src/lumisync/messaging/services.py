@@ -66,6 +66,26 @@ def queue_message(
     the person just sent (STOP/HELP confirmations, keyword answers), which goes at once. Consent is checked
     again when it is sent, not here.
     """
+    message = new_message(profile, body, kind=kind, subscription=subscription, reply=reply)
+    message.save(force_insert=True)
+    return message
+
+
+def new_message(
+    profile: Profile,
+    body: str,
+    *,
+    kind: str,
+    subscription: Subscription | None = None,
+    reply: bool = False,
+    now: dt.datetime | None = None,
+) -> Message:
+    """The outbox row :func:`queue_message` stores, checked but not saved, for ``bulk_create``.
+
+    Raises:
+        ValueError: an unknown kind, an empty or too long body, or another profile's subscription; the
+            message names the profile.
+    """
     if kind not in Message.Kind.values:
         raise ValueError(
             f"Message to profile {profile.pk} ({mask_number(profile.phone_number)}): kind {kind!r} is not one "
@@ -83,8 +103,8 @@ def queue_message(
             f"Message to profile {profile.pk} ({kind}): subscription {subscription.pk} belongs to "
             f"profile {subscription.profile_id}."
         )
-    now = timezone.now()
-    return Message.objects.create(
+    now = now or timezone.now()
+    return Message(
         organization_id=profile.organization_id,
         profile=profile,
         subscription=subscription,

@@ -6,6 +6,7 @@ import re
 
 from django import forms
 
+from lumisync.subscribers.inbound import RESERVED_WORDS
 from lumisync.subscribers.models import Campaign, OptInPath
 
 KEYWORD_PATTERN = re.compile(r"^[A-Z0-9]+$")
@@ -50,6 +51,11 @@ class OptInPathForm(forms.ModelForm):
         if keyword and not KEYWORD_PATTERN.match(keyword):
             raise forms.ValidationError(
                 f"{keyword!r} is not a keyword: use one word of letters and digits, without spaces."
+            )
+        if keyword in RESERVED_WORDS:
+            raise forms.ValidationError(
+                f"{keyword!r} is reserved: texts of STOP, START, HELP and YES words are answered by the "
+                "platform itself, so a keyword path with it would never be reached."
             )
         return keyword
 

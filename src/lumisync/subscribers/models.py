@@ -80,6 +80,11 @@ class ProfileStatus(models.TextChoices):
     STOPPED = "stopped", "Texted a STOP word"
 
 
+# Set by message delivery (messaging.deliverability), not by consent; a consent change other than STOP
+# leaves them alone.
+DELIVERY_STATUSES = frozenset({ProfileStatus.UNDELIVERABLE, ProfileStatus.HARD_BOUNCE})
+
+
 class Channel(models.TextChoices):
     """How a consent change or a profile reached the platform."""
 

@@ -46,6 +46,7 @@ from lumisync.subscribers.fields import PROFILE_FIELDS
 # The CSV export lives in history.py; named here too so that callers find every service in one place.
 from lumisync.subscribers.history import consent_history_csv as consent_history_csv
 from lumisync.subscribers.models import (
+    DELIVERY_STATUSES,
     Call,
     Campaign,
     Channel,
@@ -62,8 +63,6 @@ from lumisync.subscribers.phones import normalize_mobile, normalize_phone
 PERSON_CHANNELS = frozenset({Channel.SMS})
 # Channels that copy data from elsewhere: they never override a person's opt-out.
 SYNC_CHANNELS = frozenset({Channel.LUMINATE, Channel.IMPORT})
-# Set by message delivery, not by consent; a consent change other than STOP leaves them alone.
-_DELIVERY_STATUSES = frozenset({ProfileStatus.UNDELIVERABLE, ProfileStatus.HARD_BOUNCE})
 
 DEFAULT_CONFIRMATION_PROMPT = (
     "{organization}: reply YES to get text messages from {campaign}. "
@@ -430,10 +429,13 @@ def opt_in_new_profiles(
                 body, kind = _confirmation_prompt(profile, path, path.campaign), Message.Kind.CONFIRMATION
             else:
                 body, kind = path.welcome_message.strip(), Message.Kind.WELCOME
-            messages.append(_unsaved_message(profile, body, kind, sub, now) if body else None)
+            # Not a reply, so it waits for the sending window: a sync is not the person texting.
+            messages.append(
+                outbox.new_message(profile, body, kind=kind, subscription=sub, now=now) if body else None
+            )
         Message.objects.bulk_create([message for message in messages if message is not None])
         active = [profile.pk for _index, profile, _path, pending in bulk if not pending]
-        Profile.objects.filter(pk__in=active).exclude(status__in=_DELIVERY_STATUSES).update(
+        Profile.objects.filter(pk__in=active).exclude(status__in=DELIVERY_STATUSES).update(
             status=ProfileStatus.ACTIVE, updated_at=now
         )
     for (index, profile, path, pending), event, sub, message in zip(
@@ -448,7 +450,7 @@ def opt_in_new_profiles(
                 (message,) if message else (),
             )
         else:
-            if profile.status not in _DELIVERY_STATUSES:
+            if profile.status not in DELIVERY_STATUSES:
                 profile.status = ProfileStatus.ACTIVE
             results[index] = ConsentResult(
                 Outcome.ACTIVATED,
@@ -458,25 +460,6 @@ def opt_in_new_profiles(
                 (message,) if message else (),
             )
     return results
-
-
-def _unsaved_message(profile: Profile, body: str, kind: str, sub: Subscription, now: datetime) -> Message:
-    """What :func:`messaging.services.queue_message` would store (never a reply: a sync is not the person
-    texting), for ``bulk_create``."""
-    if len(body) > outbox.MAX_BODY_LENGTH:
-        raise ValueError(
-            f"Message to profile {profile.pk} ({kind}): the body is {len(body)} characters, "
-            f"over the limit of {outbox.MAX_BODY_LENGTH}."
-        )
-    return Message(
-        organization_id=profile.organization_id,
-        profile=profile,
-        subscription=sub,
-        kind=kind,
-        body=body,
-        is_reply=False,
-        not_before=outbox.send_time_for(profile, now),
-    )
 
 
 def load_subscriptions(profiles: Iterable[Profile]) -> dict[int, dict[int, Subscription]]:
@@ -654,7 +637,7 @@ def consent_status(profile: Profile, *, has_active: bool | None = None) -> Profi
 
 def _save_status(profile: Profile, *, has_active: bool, extra_fields: tuple[str, ...] = ()) -> None:
     status = consent_status(profile, has_active=has_active)
-    if status != ProfileStatus.STOPPED and profile.status in _DELIVERY_STATUSES:
+    if status != ProfileStatus.STOPPED and profile.status in DELIVERY_STATUSES:
         status = profile.status
     if status == profile.status and not extra_fields:
         return

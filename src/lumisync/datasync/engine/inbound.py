@@ -509,17 +509,20 @@ class _Reader:
         wanted = {item.cons_id: item for item in items if item.incoming is None}
         if not wanted:
             return items
-        centers: dict[str, list[str]] = {}
+        by_center = bool(self.context.rules.center_ids)
         async with contextlib.aclosing(
             self.client.get_users(list(wanted), fields=self.context.plan.api_fields())
         ) as results:
             async for result in results:
                 item = wanted[result.cons_id]
-                if result.ok:
-                    item.incoming = result.record  # mapped below, once centers are known
-                else:
+                if not result.ok:
                     item.error = result.error
-        if self.context.rules.center_ids:
+                elif by_center:
+                    item.incoming = result.record  # mapped below, once its centers are known
+                else:
+                    # Mapped as each reply arrives, while the other requests are still in flight.
+                    self._map(item, result.record, ())
+        if by_center:
             ok = [item for item in wanted.values() if item.error is None]
             replies = await asyncio.gather(
                 *(self.client.get_user_centers(cons_id=item.cons_id) for item in ok), return_exceptions=True
@@ -530,14 +533,14 @@ class _Reader:
                 if isinstance(reply, Exception):
                     item.error = reply
                 else:
-                    centers[item.cons_id] = [str(center.get("id", "")) for center in reply]
-        for item in wanted.values():
-            if item.error is None:
-                incoming = mapping.from_api(self.context.plan, item.incoming, centers.get(item.cons_id, ()))
-                if incoming.modified_at is None and item.modified_at is not None:
-                    incoming = dataclasses.replace(incoming, modified_at=item.modified_at)
-                item.incoming = incoming
+                    self._map(item, item.incoming, [str(center.get("id", "")) for center in reply])
         return items
+
+    def _map(self, item: Fetched, record: dict, centers) -> None:
+        incoming = mapping.from_api(self.context.plan, record, centers)
+        if incoming.modified_at is None and item.modified_at is not None:
+            incoming = dataclasses.replace(incoming, modified_at=item.modified_at)
+        item.incoming = incoming
 
     def groups(self, cons_id: str) -> set[str]:
         future = asyncio.run_coroutine_threadsafe(self.client.get_user_groups(cons_id=cons_id), self.loop)

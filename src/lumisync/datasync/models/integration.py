@@ -143,10 +143,6 @@ class Integration(models.Model):
         return f"{self.get_integration_type_display()} integration of {self.organization}"
 
     @property
-    def center_id_list(self) -> list[int]:
-        return [int(part) for part in self.center_ids.split(",") if part.strip()]
-
-    @property
     def test_is_current(self) -> bool:
         """A passing Test Connection for the settings as they are now."""
         return self.last_test_passed and self.tested_config_version == self.config_version
