@@ -84,6 +84,10 @@ HELP = {
     "day_window_start": "New opt-ins and opt-outs are sent to Luminate during the day window.",
     "day_window_end": "End of the day window.",
     "outbound_interval_minutes": "How often opt-ins and opt-outs are sent to Luminate (default every 5 minutes).",
+    "near_real_time": (
+        "Beyond the five-minute schedule: send each opt-in or opt-out to Luminate within seconds of it "
+        "happening, at any hour."
+    ),
     "conflict_policy": "When a field changed on both sides: hold both values for you to resolve, or let one side win.",
     "take_values_from_file": "Read field values from the CSV file itself instead of asking the API for each record.",
     "expect_manifest": "Take a file only once its empty .manifest file is there (set when Luminate writes one).",
@@ -125,6 +129,7 @@ ADVANCED_FIELDS = (
     "day_window_start",
     "day_window_end",
     "outbound_interval_minutes",
+    "near_real_time",
     "conflict_policy",
     "take_values_from_file",
     "expect_manifest",
@@ -174,6 +179,7 @@ class IntegrationForm(forms.ModelForm):
             "api_concurrency": "API concurrency",
             "api_requests_per_second": "API requests per second",
             "outbound_interval_minutes": "Outbound interval (minutes)",
+            "near_real_time": "Near-real-time outbound",
             "take_values_from_file": "Take field values from the file",
             "expect_manifest": "Expect a manifest file",
             "csv_delimiter": "CSV delimiter",

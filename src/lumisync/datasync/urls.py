@@ -30,4 +30,5 @@ urlpatterns = [
     path("report/redrive/", views_report.redrive, name="report_redrive"),
     path("report/run-now/", views_report.start_run, name="report_start"),
     path("report/try/", views_report.try_constituent, name="report_try"),
+    path("report/skip-file/", views_report.skip_file, name="report_skip_file"),
 ]

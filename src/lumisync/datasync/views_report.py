@@ -19,10 +19,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from lumisync.accounts.decorators import administrator_required
 from lumisync.datasync import report
+from lumisync.datasync.engine.inbound import skip_changed_file
 from lumisync.datasync.engine.locks import RunInProgress
 from lumisync.datasync.engine.policy import Category
 from lumisync.datasync.models import Direction, FieldConflict, OutboundItem, SyncRecord, SyncRun
 from lumisync.datasync.pages import integration_for, render_page
+from lumisync.datasync.services import Actor
+from lumisync.luminate.files import ChangedFileError
 
 RUNS_PER_PAGE = 25
 RECORDS_PER_PAGE = 50
@@ -180,6 +183,9 @@ def report_home(request):
         failed_count=failed.count(),
         failed_shown=FAILED_SHOWN,
         try_form=TryConstituentForm(),
+        last_inbound=integration.runs.filter(direction=Direction.INBOUND, dry_run=False)
+        .order_by("-started_at")
+        .first(),
     )
 
 
@@ -350,6 +356,20 @@ def redrive(request):
     else:
         messages.warning(request, "Nothing to re-drive: choose at least one failed item.")
     return redirect(_back(request, reverse("datasync:report")))
+
+
+@administrator_required
+@require_POST
+def skip_file(request):
+    integration = integration_for(request)
+    name = request.POST.get("name", "").strip()
+    try:
+        skipped = skip_changed_file(integration, name, Actor.of(request.user))
+    except (ValueError, ChangedFileError) as exc:
+        messages.error(request, f"File not skipped: {exc}")
+    else:
+        messages.success(request, f"Skipped {skipped.name}: the next inbound run goes on without it.")
+    return redirect(reverse("datasync:report"))
 
 
 @administrator_required

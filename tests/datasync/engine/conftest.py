@@ -63,23 +63,13 @@ def make_integration(organization, paths, simulator, settings):
 
     def make(sync_type: str = "conservative", **overrides) -> Integration:
         integration = services.create_integration(organization, services.Actor("test"))
-        values = {
-            "login_name": simulator.login_name,
-            "login_password": simulator.login_password,
-            "api_key": simulator.api_key,
-            "api_host": simulator.host,
-            "organization_code": simulator.org,
-            "export_url": simulator.ftp_url,
-            "datasync_username": simulator.ftp_user,
-            "datasync_password": simulator.ftp_password,
-            "opt_in_field": "custom_boolean50",
+        defaults = {
             "default_opt_in_path": paths["default"],
-            "allow_plain_http": True,
             "sync_type": sync_type,
             "api_requests_per_second": 1000.0,
             "active": True,
-            **overrides,
         }
+        values = services.simulator_settings(simulator, **{**defaults, **overrides})
         Integration.objects.filter(pk=integration.pk).update(
             **{k: v for k, v in values.items() if "password" not in k and k != "api_key"}
         )

@@ -217,8 +217,9 @@ def test_row2_file_server_login_refused_fails_the_run(make_integration, simulato
 # --- rows 3 and 4 ----------------------------------------------------------------------------------------
 
 
-def test_row3_not_found_changes_nothing_and_keeps_the_link(make_integration, simulator, paths):
-    integration = make_integration("liberal")
+@BOTH
+def test_row3_not_found_changes_nothing_and_keeps_the_link(sync_type, make_integration, simulator, paths):
+    integration = make_integration(sync_type)
     cons = add(simulator, "gone@example.org", "2025550105", first="Gone")
     publish(simulator)
     sync(integration)
@@ -236,10 +237,11 @@ def test_row3_not_found_changes_nothing_and_keeps_the_link(make_integration, sim
     assert run.status == SyncRun.Status.PARTIAL
 
 
+@BOTH
 def test_row4_transient_failure_is_unable_to_update_and_retried_next_run_without_the_file(
-    make_integration, simulator
+    sync_type, make_integration, simulator
 ):
-    integration = make_integration("liberal")
+    integration = make_integration(sync_type)
     cons = add(simulator, "flaky@example.org", "2025550106")
     publish(simulator)
     simulator.faults.inject("getUser", "error", code=1, count=3)
@@ -446,6 +448,29 @@ def test_two_records_claiming_one_number_the_newest_wins_whatever_the_order(make
     assert Profile.objects.get().first_name == "Newest"
 
 
+@pytest.mark.parametrize("older_first", [True, False])
+def test_two_records_claiming_one_number_in_different_chunks_the_newest_wins(
+    make_integration, simulator, older_first
+):
+    integration = make_integration("liberal")
+    older = add(simulator, "older@example.org", "2025550118", first="Older")
+    newer = add(simulator, "newer@example.org", "2025550118", first="Newer")
+    filler = [{"CONS_ID": str(9_000_000 + n)} for n in range(CHUNK_SIZE)]
+    first, last = (older, newer) if older_first else (newer, older)
+    publish_rows(simulator, [{"CONS_ID": first}, *filler, {"CONS_ID": last}])
+
+    run = sync(integration)
+
+    assert category(run, older) == "Skipped Members" and newer in rows(run)[older].reason
+    assert category(run, newer) in ("Created", "Updated")
+    profile = Profile.objects.get()
+    assert (profile.constituent_id, profile.first_name) == (newer, "Newer")
+    assert run.counts.get("Skipped Members") == 1
+    assert run.counts.get("Created", 0) + run.counts.get("Updated", 0) == 1
+    assert sum(run.counts.values()) == run.total == CHUNK_SIZE + 2
+    assert welcomes(profile) == 1
+
+
 @BOTH
 def test_row22_a_moved_number_moves_the_link_and_opts_the_old_number_out(
     make_integration, simulator, paths, sync_type
@@ -584,10 +609,11 @@ def test_row17_and_18_equal_values_are_no_difference_changed_ones_updated(
     assert welcomes() == 2, "an update sends no second welcome"
 
 
+@BOTH
 def test_row19_a_field_changed_on_both_sides_is_held_and_resolved_from_the_report(
-    make_integration, simulator
+    sync_type, make_integration, simulator
 ):
-    integration = make_integration("liberal")
+    integration = make_integration(sync_type)
     cons = add(simulator, "conflict@example.org", "2025550131", first="Pat", last="Lee")
     publish(simulator)
     sync(integration)

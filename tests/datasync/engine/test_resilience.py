@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,6 @@ import pytest
 import time_machine
 from django.conf import settings as django_settings
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 from engine_testing import add, called_ids, luminate_writes, publish, sync, welcomes
 
@@ -28,16 +28,23 @@ from lumisync.messaging import services as outbox
 from lumisync.messaging.models import Message
 from lumisync.subscribers import services
 from lumisync.subscribers.models import Channel, ConsentEvent, Profile, Subscription
+from support.database import shared_database_url
 
 SCRIPT = Path(__file__).with_name("sync_process.py")
 
 
-def wait_for(condition, what: str, timeout: float = 60.0):
+def wait_for(condition, what: str, timeout: float = 60.0, process: subprocess.Popen | None = None):
+    """Poll ``condition``; with ``process``, stop at once (with its output) if that process has ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
+        if process is not None and process.poll() is not None:
+            process.stderr.seek(0)
+            raise AssertionError(
+                f"the sync process ended ({process.returncode}) before {what}:\n{process.stderr.read().decode()}"
+            )
         time.sleep(0.05)
     raise AssertionError(f"gave up waiting for {what}")
 
@@ -45,14 +52,15 @@ def wait_for(condition, what: str, timeout: float = 60.0):
 def start_sync(organization, *args) -> subprocess.Popen:
     env = {
         **os.environ,
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": shared_database_url(),
         "LUMISYNC_ENCRYPTION_KEYS": django_settings.LUMISYNC_ENCRYPTION_KEYS,
     }
     return subprocess.Popen(
         [sys.executable, str(SCRIPT), *args, "--org", organization.slug],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: a pipe nobody reads blocks the process once its buffer is full.
+        stderr=tempfile.TemporaryFile(),
     )
 
 
@@ -142,6 +150,7 @@ def test_a_killed_inbound_run_resumes_and_processes_every_constituent_exactly_on
     wait_for(
         lambda: SyncRun.objects.filter(done__gte=1000, status=SyncRun.Status.RUNNING).exists(),
         "two chunks done",
+        process=process,
     )
     kill(process)
     killed = SyncRun.objects.get()
@@ -283,6 +292,7 @@ def test_a_call_in_flight_when_the_process_was_killed_is_reconciled_not_resent(
     wait_for(
         lambda: OutboundItem.objects.filter(status=OutboundItem.Status.IN_FLIGHT).exists(),
         "the call in flight",
+        process=process,
     )
     kill(process)
     wait_for(lambda: simulator.state.actions(cons), "Luminate to record the call")

@@ -41,6 +41,7 @@ from lumisync.datasync.engine.policy import (
     decide,
 )
 from lumisync.datasync.models import (
+    AuditEntry,
     Direction,
     FieldConflict,
     InboundChunk,
@@ -643,6 +644,8 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
     }
     subscriptions = subscriber_services.load_subscriptions(profiles.values())
     winners = _phone_claims(records)
+    earlier = {} if dry_run else _claims_of_earlier_chunks(context, run, by_phone, records)
+    displaced: list[tuple[_Claim, str]] = []
 
     outcomes: list[_Outcome] = []
     for item in items:
@@ -655,19 +658,27 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
         record = item.incoming
         if record.phone and winners.get(record.phone, record.cons_id) != record.cons_id:
             outcome.category = Category.SKIPPED_MEMBERS
-            outcome.reason = (
-                f"Constituent {winners[record.phone]} claims the same mobile number {record.phone} "
-                "with a newer modification (or a higher ID)."
-            )
+            outcome.reason = _claim_reason(winners[record.phone], record.phone)
             continue
+        claim = earlier.get(record.phone) if record.phone else None
+        if claim is not None:
+            if claim.key >= _claim_key(record):
+                outcome.category = Category.SKIPPED_MEMBERS
+                outcome.reason = _claim_reason(claim.cons_id, record.phone)
+                continue
+            # An older record of this run took the number in an earlier chunk: this newer one wins it.
+            displaced.append((claim, _claim_reason(record.cons_id, record.phone)))
         linked = by_link.get(record.cons_id)
         matched = by_phone.get(record.phone) if record.phone else None
         snapshot = snapshots.get(record.cons_id)
+        matched_as = _existing(matched, subscriptions, context)
+        if claim is not None:
+            matched_as = dataclasses.replace(matched_as, constituent_id=None)
         decision = decide(
             context.rules,
             record,
             by_link=_existing(linked, subscriptions, context),
-            by_phone=_existing(matched, subscriptions, context),
+            by_phone=matched_as,
             snapshot=_snapshot(snapshot),
             path_for=lambda cons_id=record.cons_id: context.choice(_path_for(context, reader, cons_id)),
         )
@@ -684,6 +695,16 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
         counts: dict[str, int] = {}
         for outcome in outcomes:
             counts[str(outcome.category)] = counts.get(str(outcome.category), 0) + 1
+        for claim, reason in displaced:
+            SyncRecord.objects.filter(run=run, constituent_id=claim.cons_id).update(
+                category=Category.SKIPPED_MEMBERS, reason=reason, profile=None, changes={}
+            )
+            LinkSnapshot.objects.filter(integration=context.integration, constituent_id=claim.cons_id).update(
+                profile=None
+            )
+            counts[claim.category] = counts.get(claim.category, 0) - 1
+            skipped = Category.SKIPPED_MEMBERS.value
+            counts[skipped] = counts.get(skipped, 0) + 1
         locked = SyncRun.objects.select_for_update().get(pk=run.pk)
         locked.done += len(outcomes)
         for category, number in counts.items():
@@ -714,6 +735,18 @@ def _error_outcome(item: Fetched) -> tuple[str, str]:
     return Category.PROCESSING_ERROR, f"Luminate refused to read constituent {item.cons_id}: {error}"
 
 
+def _claim_key(record: Incoming) -> tuple[float, int]:
+    """Of two records claiming one mobile number, the greater key wins: newer modification, then higher ID."""
+    return (
+        record.modified_at.timestamp() if record.modified_at else float("-inf"),
+        int(record.cons_id) if record.cons_id.isdigit() else 0,
+    )
+
+
+def _claim_reason(winner: str, phone: str) -> str:
+    return f"Constituent {winner} claims the same mobile number {phone} with a newer modification (or a higher ID)."
+
+
 def _phone_claims(records: Iterable[Fetched]) -> dict[str, str]:
     """For each mobile number claimed in the chunk, the constituent that wins it (newest, then highest ID)."""
     best: dict[str, tuple] = {}
@@ -721,13 +754,49 @@ def _phone_claims(records: Iterable[Fetched]) -> dict[str, str]:
         record = item.incoming
         if not record.phone:
             continue
-        key = (
-            record.modified_at.timestamp() if record.modified_at else float("-inf"),
-            int(record.cons_id or 0),
-        )
+        key = _claim_key(record)
         if record.phone not in best or key > best[record.phone][0]:
             best[record.phone] = (key, record.cons_id)
     return {phone: cons_id for phone, (_key, cons_id) in best.items()}
+
+
+@dataclass(frozen=True)
+class _Claim:
+    cons_id: str
+    key: tuple[float, int]
+    category: str
+
+
+def _claims_of_earlier_chunks(
+    context, run: SyncRun, by_phone: dict[str, Profile], records
+) -> dict[str, _Claim]:
+    """Mobile numbers of this chunk that a constituent processed earlier in this run took: the outcome must
+    not depend on which chunk a record fell in, so the newer of the two wins whatever the order."""
+    here = {item.cons_id for item in records}
+    owners = {
+        profile.constituent_id: phone
+        for phone, profile in by_phone.items()
+        if profile.constituent_id and profile.constituent_id not in here
+    }
+    if not owners:
+        return {}
+    processed = dict(
+        SyncRecord.objects.filter(run=run, constituent_id__in=list(owners)).values_list(
+            "constituent_id", "category"
+        )
+    )
+    claims = {}
+    for snapshot in LinkSnapshot.objects.filter(
+        integration=context.integration, constituent_id__in=list(processed)
+    ):
+        phone = owners[snapshot.constituent_id]
+        if snapshot.phone == phone:
+            key = (
+                snapshot.modified_at.timestamp() if snapshot.modified_at else float("-inf"),
+                int(snapshot.constituent_id) if snapshot.constituent_id.isdigit() else 0,
+            )
+            claims[phone] = _Claim(snapshot.constituent_id, key, processed[snapshot.constituent_id])
+    return claims
 
 
 def _synced_status(profile: Profile, subscriptions, context: SyncContext) -> str:
@@ -996,3 +1065,39 @@ def _report(run: SyncRun, outcomes: list[_Outcome]) -> None:
             )
         )
     bulk.insert(SyncRecord, REPORT_COLUMNS, rows)
+
+
+def skip_changed_file(
+    integration: Integration, name: str, actor: integration_services.Actor
+) -> ProcessedFile:
+    """Mark an unprocessed changed-records file as processed without reading it, so that one corrupt file
+    never stalls every later night (policy.md); audited with who, when and the file's size and checksum.
+
+    Raises:
+        ValueError: no unprocessed file of that name is on the file server.
+    """
+    source = integration_services.file_source(integration)
+    with fetch_changed_files(
+        source, integration_services.file_credentials(integration), _ProcessedFiles(integration)
+    ) as result:
+        found = next((item for item in result.files if item.name == name), None)
+        waiting = ", ".join(item.name for item in result.files) or "none"
+    if found is None:
+        raise ValueError(
+            f"{name!r} is not an unprocessed changed-records file on {result.host} (unprocessed: {waiting})."
+        )
+    with transaction.atomic():
+        skipped = ProcessedFile.objects.create(
+            integration=integration,
+            name=found.name,
+            size=found.size,
+            sha256=found.sha256,
+            skipped_by=actor.label[:150],
+        )
+        integration_services.record_audit(
+            integration,
+            actor,
+            AuditEntry.Action.FILE_SKIPPED,
+            f"Skipped {found.name} ({found.size} bytes, sha256 {found.sha256[:16]}…): it will not be read.",
+        )
+    return skipped

@@ -15,22 +15,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+from lumisync.subscribers.fields import PROFILE_FIELDS
+
 SyncType = Literal["liberal", "conservative"]
 ConflictPolicy = Literal["hold", "luminate_wins", "platform_wins", "newest_wins"]
 SyncedStatus = Literal["never", "pending", "active", "opted_out"]
 
-# The profile fields the sync compares and writes (phone, opt-in and the link are handled on their own).
-PROFILE_FIELDS = (
-    "first_name",
-    "last_name",
-    "email",
-    "street1",
-    "street2",
-    "city",
-    "state",
-    "postal_code",
-    "country",
-)
 
 
 class Category(StrEnum):

@@ -97,6 +97,8 @@ def _last_start(integration: Integration, direction: str) -> datetime | None:
 
 _running: dict[tuple[int, str], threading.Thread] = {}
 _running_lock = threading.Lock()
+# Integrations whose outbound run should go once more as soon as the current one ends (near-real-time).
+_again: set[tuple[int, str]] = set()
 
 
 def _start(integration_id: int, direction: str, target) -> bool:
@@ -159,3 +161,38 @@ def tick(now: datetime | None = None) -> list[tuple[int, str]]:
             ):
                 started.append((integration.pk, Direction.OUTBOUND))
     return started
+
+
+def kick_outbound(integration: Integration) -> None:
+    """Near-real-time mode: send what changed now rather than at the next five-minute run.
+
+    If an outbound run of the integration is already going in this process, one more follows right after
+    it, so a change made during a run never waits for the schedule.
+    """
+    from lumisync.datasync.engine.alerts import after_run
+    from lumisync.datasync.engine.outbound import OutboundOptions, run_outbound
+
+    key = (integration.pk, Direction.OUTBOUND)
+
+    def until_nothing_new():
+        while True:
+            after_run(run_outbound(integration, OutboundOptions(trigger=SyncRun.Trigger.SCHEDULE)))
+            with _running_lock:
+                if key not in _again:
+                    return
+                _again.discard(key)
+
+    if not _start(integration.pk, Direction.OUTBOUND, until_nothing_new):
+        with _running_lock:
+            _again.add(key)
+
+
+def consent_changed(organization_id: int) -> None:
+    """Called after a consent change commits: kick the outbound sync of a near-real-time integration."""
+    integration = (
+        Integration.objects.filter(organization_id=organization_id, active=True, near_real_time=True)
+        .select_related("organization")
+        .first()
+    )
+    if integration is not None:
+        kick_outbound(integration)

@@ -110,6 +110,10 @@ class Integration(models.Model):
     day_window_start = models.TimeField(default=dt.time(6, 0))
     day_window_end = models.TimeField(default=dt.time(22, 0))
     outbound_interval_minutes = models.PositiveSmallIntegerField(default=5)
+    near_real_time = models.BooleanField(
+        default=False,
+        help_text="Also send each opt-in or opt-out to Luminate within seconds of it happening, at any hour.",
+    )
     conflict_policy = models.CharField(
         max_length=20, choices=ConflictPolicy.choices, default=ConflictPolicy.HOLD
     )
@@ -222,6 +226,7 @@ class AuditEntry(models.Model):
         TESTED = "tested", "Tested the connection"
         ACTIVATED = "activated", "Activated"
         DEACTIVATED = "deactivated", "Deactivated"
+        FILE_SKIPPED = "file_skipped", "Skipped a changed-records file"
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="audit_entries")
     actor = models.ForeignKey(
