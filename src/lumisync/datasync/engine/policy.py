@@ -22,7 +22,6 @@ ConflictPolicy = Literal["hold", "luminate_wins", "platform_wins", "newest_wins"
 SyncedStatus = Literal["never", "pending", "active", "opted_out"]
 
 
-
 class Category(StrEnum):
     """Report categories: Mobile Commons' own, plus Created and Updated."""
 
