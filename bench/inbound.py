@@ -23,7 +23,6 @@ The last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import json
 import os
@@ -35,9 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+from simulator_process import set_latency, simulator_process
 
-CONTROL_TOKEN = "bench-control-token"
 FIRST_SEEDED_ID = 1_000_101
 CONCURRENCY = 16
 UNCAPPED_RATE = 1e9  # requests per second: far above anything the simulator can answer
@@ -59,48 +57,6 @@ FILE_HEADINGS = (
 
 
 # --- the orchestrating process ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def simulator_process(constituents: int):
-    command = [
-        sys.executable,
-        "-m",
-        "lumisync.simulator",
-        "serve",
-        "--port",
-        "0",
-        "--no-ftp",
-        "--no-ftps",
-        "--constituents",
-        str(constituents),
-        "--mobile-share",
-        "1.0",
-        "--control-token",
-        CONTROL_TOKEN,
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        settings = None
-        for line in process.stdout:
-            if line.startswith("{"):
-                settings = json.loads(line)
-                break
-        if settings is None:
-            raise SystemExit("the simulator exited before printing its settings")
-        yield settings
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def set_latency(settings: dict, ms: int) -> None:
-    response = httpx.post(
-        settings["control_url"] + "settings",
-        json={"latency_ms": ms, "jitter_ms": 0},
-        headers={"X-Sim-Token": CONTROL_TOKEN},
-    )
-    response.raise_for_status()
 
 
 def environment(database: Path, key: str) -> dict:
@@ -186,7 +142,7 @@ def orchestrate(args: argparse.Namespace) -> None:
         template = migrated_template(folder, key)
         api_records = max(args.api_records, args.cpu_records)
         if wanted & {"api-50ms", "api-0ms"}:
-            with simulator_process(api_records + 10) as settings:
+            with simulator_process(api_records + 10, "--mobile-share", "1.0") as settings:
                 if "api-50ms" in wanted:
                     api_file(folder / "api-50ms.csv", args.api_records)
                     set_latency(settings, 50)

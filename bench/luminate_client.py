@@ -11,62 +11,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
-import subprocess
-import sys
 import time
 
-import httpx
+from simulator_process import set_latency, simulator_process
 
 from lumisync.luminate import AsyncLuminateClient, Credentials, SiteConfig
 
-CONTROL_TOKEN = "bench-control-token"
 CONSTITUENTS = 5000
 # The simulator numbers its seeded constituents from here; failures in the output would show a change.
 FIRST_SEEDED_ID = 1_000_101
 LATENCIES_MS = (0, 50)
 CONCURRENCIES = (1, 8, 32)
-
-
-@contextlib.contextmanager
-def simulator_process():
-    command = [
-        sys.executable,
-        "-m",
-        "lumisync.simulator",
-        "serve",
-        "--port",
-        "0",
-        "--no-ftp",
-        "--no-ftps",
-        "--constituents",
-        str(CONSTITUENTS),
-        "--control-token",
-        CONTROL_TOKEN,
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    try:
-        settings = None
-        for line in process.stdout:
-            if line.startswith("{"):
-                settings = json.loads(line)
-                break
-        if settings is None:
-            raise SystemExit("the simulator exited before printing its settings")
-        yield settings
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def set_latency(settings: dict, ms: int) -> None:
-    response = httpx.post(
-        settings["control_url"] + "settings",
-        json={"latency_ms": ms, "jitter_ms": 0},
-        headers={"X-Sim-Token": CONTROL_TOKEN},
-    )
-    response.raise_for_status()
 
 
 async def measure(site: SiteConfig, ids: list[str], concurrency: int) -> tuple[float, float, int]:
@@ -86,7 +42,7 @@ def main() -> None:
     parser.add_argument("--seconds-at-latency", type=float, default=2.0, help="target length of a 50 ms run")
     args = parser.parse_args()
     rows = []
-    with simulator_process() as settings:
+    with simulator_process(CONSTITUENTS) as settings:
         host, org = settings["api_host"], settings["organization"]
         ids = [str(FIRST_SEEDED_ID + i) for i in range(CONSTITUENTS)]
         for latency in LATENCIES_MS:
