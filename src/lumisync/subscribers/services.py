@@ -319,13 +319,16 @@ def opt_out(
 
 
 def _opt_out_globally(profile: Profile, provenance: _Provenance) -> ConsentResult:
-    if profile.is_globally_opted_out:
+    # After a STOP, only requests waiting for a YES (a web form, API call ...) can be left to stop: a
+    # second STOP refuses them, so their prompts are cancelled at sending and a later YES finds nothing.
+    stopped = list(profile.subscriptions.exclude(status=Subscription.Status.OPTED_OUT))
+    already = profile.is_globally_opted_out
+    if already and not stopped:
         return ConsentResult(
             Outcome.ALREADY_OPTED_OUT,
             f"Already opted out of all messages since {profile.opted_out_at:%Y-%m-%d %H:%M} UTC.",
         )
     event = _append_event(profile, ConsentEvent.Kind.OPT_OUT, provenance, None, None)
-    stopped = list(profile.subscriptions.exclude(status=Subscription.Status.OPTED_OUT))
     for sub in stopped:
         _stop_subscription(sub, event)
     Subscription.objects.filter(pk__in=[sub.pk for sub in stopped]).update(
@@ -334,6 +337,14 @@ def _opt_out_globally(profile: Profile, provenance: _Provenance) -> ConsentResul
         opted_out_by=event,
         updated_at=event.occurred_at,
     )
+    if already:
+        # The first STOP's time stays: START restores what that STOP stopped, never these requests.
+        return ConsentResult(
+            Outcome.OPTED_OUT,
+            f"Already opted out of all messages; {len(stopped)} request(s) waiting for a YES cancelled.",
+            event=event,
+            affected=tuple(stopped),
+        )
     profile.opted_out_at = event.occurred_at
     profile.opted_out_source = _describe(provenance)[:255]
     _save_status(profile, has_active=False, extra_fields=("opted_out_at", "opted_out_source"))
@@ -550,9 +561,13 @@ def _make_pending(profile, path, sub, provenance: _Provenance, subscriptions) ->
         sub = _create_subscription(profile, campaign, opt_in_path=path, status=Subscription.Status.PENDING)
         _remember(subscriptions, sub)
     else:
+        # An earlier activation ended with the opt-out; keeping it would let START take this unconfirmed
+        # request for a subscription that a STOP interrupted.
         sub.status = Subscription.Status.PENDING
         sub.opt_in_path = path
-        sub.save(update_fields=["status", "opt_in_path", "updated_at"])
+        sub.activated_at = None
+        sub.activated_by = None
+        sub.save(update_fields=["status", "opt_in_path", "activated_at", "activated_by", "updated_at"])
     prompt = _queue(
         profile,
         _confirmation_prompt(profile, path, campaign),

@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from lumisync.datasync.engine.inbound import run_inbound
 from lumisync.datasync.engine.outbound import run_outbound
-from lumisync.datasync.models import OutboundItem, SyncRun
+from lumisync.datasync.models import OutboundCursor, OutboundItem, SyncRun
 from lumisync.subscribers import services
-from lumisync.subscribers.models import Call, Channel, Profile
+from lumisync.subscribers.models import Call, Channel, ConsentEvent, Profile
 
 pytestmark = pytest.mark.django_db
 
@@ -155,3 +155,26 @@ def test_record_level_failure_is_reported_with_luminates_message(
     category, reason = rows(run)[0]
     assert category == "Processing Error" and "name too long" in reason
     assert OutboundItem.objects.get().status == OutboundItem.Status.FAILED
+
+
+def test_an_event_that_commits_after_a_higher_id_was_read_is_still_exported(
+    make_integration, simulator, organization, paths
+):
+    integration = make_integration()
+    profile = join(organization, paths["default"], "2025550193", "late@example.org")
+    event = ConsentEvent.objects.get(profile=profile, kind=ConsentEvent.Kind.OPT_IN)
+    # As on PostgreSQL when a transaction holding a lower id commits after a higher id was read.
+    OutboundCursor.objects.create(integration=integration, last_event_id=event.pk + 10)
+
+    run_outbound(integration)
+
+    profile.refresh_from_db()
+    assert profile.constituent_id
+    assert simulator.state.get_constituent(profile.constituent_id)["custom_boolean50"] is True
+    assert OutboundCursor.objects.get(integration=integration).last_event_id == event.pk + 10
+
+    old = ConsentEvent.objects.filter(pk=event.pk)
+    old.update(occurred_at=timezone.now() - timedelta(hours=1))
+    OutboundItem.objects.all().delete()
+    run_outbound(integration)
+    assert not OutboundItem.objects.exists(), "only recent events below the cursor are read again"

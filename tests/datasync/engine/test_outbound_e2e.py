@@ -10,11 +10,17 @@ from django.utils import timezone
 from engine_testing import add, calls, change, luminate_writes, publish, sync
 
 from lumisync.datasync.engine.outbound import OutboundOptions, run_outbound
-from lumisync.datasync.models import OutboundCursor, OutboundItem, SyncRun
+from lumisync.datasync.models import Integration, OutboundCursor, OutboundItem, SyncRun
 from lumisync.subscribers import services
 from lumisync.subscribers.models import Channel, ConsentEvent, Profile
 
 pytestmark = pytest.mark.django_db
+
+
+def skip_events_so_far(integration) -> None:
+    """As if the integration had been activated now without sending the earlier opt-ins."""
+    newest = ConsentEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
+    Integration.objects.filter(pk=integration.pk).update(outbound_start_event_id=newest)
 
 
 @pytest.fixture(params=["liberal", "conservative"])
@@ -70,10 +76,7 @@ def test_opt_in_whose_email_belongs_to_a_record_linked_elsewhere_is_skipped(
     cons = simulator.state.add_constituent(primary_email="shared@example.org")
     owner, _ = services.get_or_create_profile(organization, "2025550171", channel=Channel.WEB)
     services.update_profile_fields(owner, constituent_id=cons)
-    OutboundCursor.objects.create(
-        integration=integration,
-        last_event_id=ConsentEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0,
-    )
+    skip_events_so_far(integration)
     join(organization, paths["default"], "2025550172", "shared@example.org")
     simulator.clear_request_log()
 
@@ -143,10 +146,7 @@ def test_opt_out_with_no_matching_record_sends_nothing(
 ):
     integration = make_integration(sync_type)
     profile = join(organization, paths["default"], "2025550176")
-    OutboundCursor.objects.create(
-        integration=integration,
-        last_event_id=ConsentEvent.objects.order_by("-id").values_list("id", flat=True).first(),
-    )
+    skip_events_so_far(integration)
     services.update_profile_fields(profile, email="nobody@example.org")
     services.opt_out(profile, channel=Channel.SMS, source_detail="STOP")
     simulator.clear_request_log()

@@ -9,11 +9,11 @@ from django.conf import settings
 
 from lumisync.datasync import services as integration_services
 from lumisync.datasync.engine.mapping import Column, MappingPlan
-from lumisync.datasync.engine.policy import PathChoice, Rules
+from lumisync.datasync.engine.policy import PROFILE_FIELDS, PathChoice, Rules
 from lumisync.datasync.mappings import DEFAULTS_BY_FIELD
 from lumisync.datasync.models import OPT_IN_FIELD, FieldMapping, Integration, MappingKind
 from lumisync.luminate import SiteConfig
-from lumisync.subscribers.models import OptInPath
+from lumisync.subscribers.models import OptInPath, Profile
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,9 @@ def load_context(integration: Integration) -> SyncContext:
             center_ids=center_ids,
             required_fields=required,
             conflict_policy=integration.conflict_policy,
+            field_limits={
+                name: Profile._meta.get_field(name).max_length for name in (*PROFILE_FIELDS, "constituent_id")
+            },
         ),
         default_path=default_path,
         group_routes=routes,

@@ -39,6 +39,7 @@ from lumisync.datasync.engine.policy import (
     Incoming,
     Snapshot,
     decide,
+    withdrawal,
 )
 from lumisync.datasync.models import (
     AuditEntry,
@@ -348,17 +349,28 @@ class _ChunkWriter:
 
 
 def _merge(item: Fetched, repeat: Fetched) -> None:
-    """Fold a later row of the same constituent into its item: its donations, and the newest modify time."""
+    """Fold a later row of the same constituent into its item: its donations, the newest modify time and,
+    in file mode, the newest row's values (a later row, or a later file, is newer unless its modify time
+    says otherwise), so that the last change of the night is the one applied."""
     item.donations.extend(repeat.donations)
-    if repeat.modified_at is not None and (item.modified_at is None or repeat.modified_at > item.modified_at):
-        item.modified_at = repeat.modified_at
+    # A file-mode item keeps its modify time in its values only (the chunk's JSON stores it there).
+    mine = item.incoming.modified_at if item.incoming is not None else item.modified_at
+    theirs = repeat.incoming.modified_at if repeat.incoming is not None else repeat.modified_at
+    if repeat.incoming is not None and (mine is None or theirs is None or theirs >= mine):
+        item.incoming = repeat.incoming
+        item.source = repeat.source
+    if theirs is not None and (mine is None or theirs > mine):
+        item.modified_at = theirs
         if item.incoming is not None and item.incoming.modified_at is not None:
-            item.incoming = dataclasses.replace(item.incoming, modified_at=repeat.modified_at)
+            item.incoming = dataclasses.replace(item.incoming, modified_at=theirs)
 
 
 def _prepare_from(context, run, options, readers, files) -> None:
-    file_mode = context.integration.take_values_from_file and all(
-        context.plan.file_has_every_value(reader.headings) for reader in readers
+    # The file carries no centers, so with centers configured every record is read through the API.
+    file_mode = (
+        context.integration.take_values_from_file
+        and not context.rules.center_ids
+        and all(context.plan.file_has_every_value(reader.headings) for reader in readers)
     )
     writer = _ChunkWriter(run)
     for reader in readers:
@@ -377,10 +389,13 @@ def _prepare_from(context, run, options, readers, files) -> None:
                     item.donations.append(donation)
                 writer.add(item)
                 continue
-            _merge(
-                item,
-                Fetched(row.cons_id, donations=[donation] if donation else [], modified_at=row.modify_time),
+            repeat = Fetched(
+                row.cons_id, donations=[donation] if donation else [], modified_at=row.modify_time
             )
+            if file_mode:
+                repeat.incoming = mapping.from_file(context.plan, row)
+                repeat.source = SyncRecord.Source.FILE
+            _merge(item, repeat)
     abandoned: list[int] = []
     if not options.dry_run:
         for chunk in _abandoned_chunks(context.integration):
@@ -656,21 +671,16 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
             outcome.profile = by_link.get(item.cons_id)
             continue
         record = item.incoming
+        linked = by_link.get(record.cons_id)
+        snapshot = snapshots.get(record.cons_id)
         if record.phone and winners.get(record.phone, record.cons_id) != record.cons_id:
-            outcome.category = Category.SKIPPED_MEMBERS
-            outcome.reason = _claim_reason(winners[record.phone], record.phone)
+            _lost_claim(outcome, context, subscriptions, linked, snapshot, winners[record.phone])
             continue
         claim = earlier.get(record.phone) if record.phone else None
-        if claim is not None:
-            if claim.key >= _claim_key(record):
-                outcome.category = Category.SKIPPED_MEMBERS
-                outcome.reason = _claim_reason(claim.cons_id, record.phone)
-                continue
-            # An older record of this run took the number in an earlier chunk: this newer one wins it.
-            displaced.append((claim, _claim_reason(record.cons_id, record.phone)))
-        linked = by_link.get(record.cons_id)
+        if claim is not None and claim.key >= _claim_key(record):
+            _lost_claim(outcome, context, subscriptions, linked, snapshot, claim.cons_id)
+            continue
         matched = by_phone.get(record.phone) if record.phone else None
-        snapshot = snapshots.get(record.cons_id)
         matched_as = _existing(matched, subscriptions, context)
         if claim is not None:
             matched_as = dataclasses.replace(matched_as, constituent_id=None)
@@ -682,6 +692,10 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
             snapshot=_snapshot(snapshot),
             path_for=lambda cons_id=record.cons_id: context.choice(_path_for(context, reader, cons_id)),
         )
+        if claim is not None and (decision.create or decision.link):
+            # An older record of this run took the number in an earlier chunk: this newer one wins it. A
+            # newer record that takes nothing (not imported, skipped) leaves the older one's outcome as is.
+            displaced.append((claim, _claim_reason(record.cons_id, record.phone)))
         outcome.decision = decision
         outcome.category = decision.category
         outcome.reason = decision.reason
@@ -719,6 +733,19 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
         )
         locked.save(update_fields=["done", "counts", "would_text_without_opt_in"])
         InboundChunk.objects.filter(pk=chunk).update(done=True, constituent_ids=[])
+
+
+def _lost_claim(outcome: _Outcome, context, subscriptions, linked, snapshot, winner: str) -> None:
+    """Skipped Members: another record of the run wins the mobile number. A linked constituent's opt-in
+    withdrawal still applies to its profile (consent wins over the claim)."""
+    record = outcome.item.incoming
+    reason = _claim_reason(winner, record.phone)
+    decision = withdrawal(record, _existing(linked, subscriptions, context), _snapshot(snapshot), reason)
+    if decision is None:
+        outcome.category, outcome.reason = Category.SKIPPED_MEMBERS, reason
+        return
+    outcome.decision, outcome.category, outcome.reason = decision, decision.category, decision.reason
+    outcome.profile = linked
 
 
 def _error_outcome(item: Fetched) -> tuple[str, str]:

@@ -46,6 +46,8 @@ from lumisync.luminate import (
 from lumisync.subscribers.models import Call, Channel, ConsentEvent, Profile, Subscription
 
 MAX_BACKOFF = timedelta(hours=6)
+# How long after it was written an event or call is still read again, in case it committed late.
+LATE_COMMITS = timedelta(minutes=15)
 CALL_MARKER = "lumisync call {pk}"
 INTERACTION_PAGE_SIZE = 100
 INTERACTION_PAGES = 50
@@ -139,13 +141,21 @@ def enqueue(context: SyncContext) -> int:
     with transaction.atomic():
         cursor, _ = OutboundCursor.objects.select_for_update().get_or_create(integration=integration)
         start = max(cursor.last_event_id, integration.outbound_start_event_id or 0)
+        # On PostgreSQL an id is handed out before its transaction commits, so an event may become visible
+        # after a higher id was read: recent rows below the cursor are read again (items are unique per
+        # event and call, so a row read twice adds nothing) rather than skipped for good.
+        late = timezone.now() - LATE_COMMITS
         events = list(
-            ConsentEvent.objects.filter(organization=integration.organization, id__gt=start)
+            ConsentEvent.objects.filter(
+                organization=integration.organization, id__gt=integration.outbound_start_event_id or 0
+            )
+            .filter(Q(id__gt=start) | Q(occurred_at__gte=late))
             .order_by("id")
             .values("id", "profile_id", "kind", "channel", "campaign_id")
         )
         calls = list(
-            Call.objects.filter(organization=integration.organization, id__gt=cursor.last_call_id)
+            Call.objects.filter(organization=integration.organization)
+            .filter(Q(id__gt=cursor.last_call_id) | Q(created_at__gte=late))
             .order_by("id")
             .values("id", "profile_id")
         )
@@ -172,9 +182,9 @@ def enqueue(context: SyncContext) -> int:
         ]
         OutboundItem.objects.bulk_create(items, ignore_conflicts=True, batch_size=500)
         if events:
-            cursor.last_event_id = events[-1]["id"]
+            cursor.last_event_id = max(cursor.last_event_id, events[-1]["id"])
         if calls:
-            cursor.last_call_id = calls[-1]["id"]
+            cursor.last_call_id = max(cursor.last_call_id, calls[-1]["id"])
         cursor.save()
     return len(items)
 
@@ -265,9 +275,7 @@ class _Exporter:
         opt_in_field = self.integration.opt_in_field
         state = "true" if opted_in else "false"
         if profile.constituent_id:
-            self._write_update(
-                profile, profile.constituent_id, {opt_in_field: opted_in, **self._phone(profile)}
-            )
+            self._write_update(profile, profile.constituent_id, self._consent_fields(profile, opted_in))
             return (
                 profile.constituent_id,
                 Category.UPDATED,
@@ -296,7 +304,7 @@ class _Exporter:
         record = found
         cons_id = record["cons_id"]
         self._link(profile, cons_id)
-        fields = {opt_in_field: opted_in, **self._phone(profile)}
+        fields = self._consent_fields(profile, opted_in)
         if opted_in:
             fields.update(self._empty_in_luminate(profile, record))
         self._write_update(profile, cons_id, fields)
@@ -401,6 +409,12 @@ class _Exporter:
             # A donation-form opt-in's billing address serves as the primary address.
             value = getattr(profile, f"billing_{attribute}", "") or ""
         return value
+
+    def _consent_fields(self, profile: Profile, opted_in: bool) -> dict:
+        """An opt-in carries the number it is for; an opt-out changes the opt-in field only, since the
+        record (found by email, or edited in Luminate since) may hold another number, the donor's own."""
+        fields = {self.integration.opt_in_field: opted_in}
+        return {**fields, **self._phone(profile)} if opted_in else fields
 
     def _phone(self, profile: Profile) -> dict:
         name = self.context.plan.phone.api_name

@@ -45,6 +45,8 @@ class Rules:
     center_ids: frozenset[str] = frozenset()
     required_fields: frozenset[str] = frozenset()
     conflict_policy: ConflictPolicy = "hold"
+    # The longest value the platform keeps per field (and for "constituent_id", the ID itself).
+    field_limits: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,8 @@ def decide(
 
     target, moved_from, skip_reason = _resolve_identity(record, by_link, by_phone)
     if skip_reason is not None:
+        if withdrawn:
+            return _withdrawal_only(record, by_link, snapshot, skip_reason)
         return Decision(Category.SKIPPED_MEMBERS, skip_reason)
 
     if (
@@ -156,7 +160,7 @@ def decide(
         return Decision(Category.NO_NEW_CHANGES, "Not modified in Luminate since the last sync.")
 
     if target is None:
-        return _create(rules, record, moved_from, path_for)
+        return _create(rules, record, moved_from, withdrawn, path_for)
     return _update(
         rules, record, target, moved_from, snapshot if moved_from is None else None, withdrawn, path_for
     )
@@ -177,7 +181,25 @@ def _ineligible(rules: Rules, record: Incoming, withdrawn: bool) -> str | None:
     for name in sorted(rules.required_fields):
         if not record.fields.get(name, "").strip():
             return f"The required field {name!r} is empty in Luminate."
+    values = {**record.fields, "constituent_id": record.cons_id}
+    for name, limit in sorted(rules.field_limits.items()):
+        value = values.get(name, "")
+        if len(value) > limit:
+            quoted = repr(value) if len(value) <= 80 else f"{value[:80]!r}…"
+            return (
+                f"The {name} {quoted} is {len(value)} characters long; this platform keeps at most {limit}."
+            )
     return None
+
+
+def withdrawal(
+    record: Incoming, by_link: Existing | None, snapshot: Snapshot | None, problem: str
+) -> Decision | None:
+    """Row 10 alone, for a record the engine skips before deciding (another record of the run wins its
+    mobile number): the opt-out when its opt-in was withdrawn, else None."""
+    if by_link is None or snapshot is None or not snapshot.opted_in or record.opted_in:
+        return None
+    return _withdrawal_only(record, by_link, snapshot, problem)
 
 
 def _withdrawal_only(record: Incoming, linked: Existing, snapshot: Snapshot, problem: str) -> Decision:
@@ -219,7 +241,11 @@ def _resolve_identity(
 
 
 def _create(
-    rules: Rules, record: Incoming, moved_from: Existing | None, path_for: Callable[[], PathChoice | None]
+    rules: Rules,
+    record: Incoming,
+    moved_from: Existing | None,
+    withdrawn: bool,
+    path_for: Callable[[], PathChoice | None],
 ) -> Decision:
     values = {name: record.fields.get(name, "") for name in PROFILE_FIELDS}
     decision = Decision(
@@ -231,7 +257,10 @@ def _create(
         next_snapshot=Snapshot(values, record.opted_in, record.phone, record.modified_at),
     )
     _moved(decision, record, moved_from)
-    if rules.sync_type == "liberal" or record.opted_in:
+    if withdrawn:
+        # The person's new number, the night they withdrew: consent wins over Liberal's completeness.
+        decision.reason += " Not subscribed: the SMS opt-in was withdrawn in Luminate."
+    elif rules.sync_type == "liberal" or record.opted_in:
         decision.reason += " " + _subscribe(decision, path_for)
     else:
         decision.reason += " Not subscribed: not opted in to SMS in Luminate."
