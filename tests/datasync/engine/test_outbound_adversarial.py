@@ -374,22 +374,10 @@ def _another_writer_gets_in(database: str) -> bool:
         probe.close()
 
 
-PREVIEW_HOLDS_THE_WRITE_LOCK = pytest.mark.xfail(
-    strict=True,
-    reason="outbound.py run_outbound: a preview runs enqueue and every Luminate call inside one "
-    "transaction.atomic() that it rolls back at the end; on SQLite (transaction_mode IMMEDIATE) that holds "
-    "the database write lock through every HTTP round trip, so a STOP, web opt-in or outbox update arriving "
-    "meanwhile waits out the 30 s busy timeout and then fails with 'database is locked'.",
-)
-
-
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     "dry_run",
-    [
-        pytest.param(False, id="real-run"),
-        pytest.param(True, id="preview", marks=PREVIEW_HOLDS_THE_WRITE_LOCK),
-    ],
+    [pytest.param(False, id="real-run"), pytest.param(True, id="preview")],
 )
 def test_the_outbound_sync_lets_a_stop_be_written_while_it_talks_to_luminate(
     make_integration, simulator, organization, paths, monkeypatch, dry_run

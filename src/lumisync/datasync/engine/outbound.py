@@ -12,7 +12,6 @@ constituent's interactions instead of being sent again.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import random
 from dataclasses import dataclass
@@ -90,28 +89,27 @@ def run_outbound(integration: Integration, options: OutboundOptions = OutboundOp
             return run
         exporter = None
         try:
-            # A preview sees exactly what a real run would (events enqueued, items settled) and then takes
-            # every platform-side change back; only its report rows are kept. A real run commits as it
-            # goes, so that a call is marked in flight before it is sent.
-            with transaction.atomic() if options.dry_run else contextlib.nullcontext():
-                enqueue(context)
-                site = site_config(context.integration)
-                # takeAction cannot be de-duplicated by Luminate: it is sent once per attempt, never retried
-                # blindly; an unanswered attempt is reconciled against the constituent's interactions.
-                with (
-                    LuminateClient(site) as client,
-                    LuminateClient(dataclasses.replace(site, retry=RetryPolicy(max_attempts=1))) as once,
-                ):
-                    exporter = _Exporter(context, client, run, dry_run=options.dry_run, once=once)
-                    exporter.reconcile_in_flight()
-                    for profile_id in _due_profiles(context.integration):
-                        exporter.export_profile(profile_id)
-                        lease.renew()
-                        if not options.dry_run and not _still_active(context.integration):
-                            exporter.stopped = True
-                            break
-                if options.dry_run:
-                    transaction.set_rollback(True)
+            # A preview enqueues like a real run (delivery bookkeeping the next run would write first anyway)
+            # and then writes nothing else: no Luminate write, link, snapshot or item settled; only its report
+            # rows are kept. It holds no transaction open while it talks to Luminate, so on SQLite a STOP or a
+            # web opt-in arriving meanwhile is written at once. A real run commits as it goes, so that a call
+            # is marked in flight before it is sent.
+            enqueue(context)
+            site = site_config(context.integration)
+            # takeAction cannot be de-duplicated by Luminate: it is sent once per attempt, never retried
+            # blindly; an unanswered attempt is reconciled against the constituent's interactions.
+            with (
+                LuminateClient(site) as client,
+                LuminateClient(dataclasses.replace(site, retry=RetryPolicy(max_attempts=1))) as once,
+            ):
+                exporter = _Exporter(context, client, run, dry_run=options.dry_run, once=once)
+                exporter.reconcile_in_flight()
+                for profile_id in _due_profiles(context.integration):
+                    exporter.export_profile(profile_id)
+                    lease.renew()
+                    if not options.dry_run and not _still_active(context.integration):
+                        exporter.stopped = True
+                        break
         except RunLevelError as exc:
             _close(run, SyncRun.Status.FAILED, str(exc))
             return run
