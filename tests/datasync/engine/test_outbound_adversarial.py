@@ -27,6 +27,14 @@ def join(organization, path, phone, email="", channel=Channel.WEB, **fields) -> 
     return profile
 
 
+def join_and_export(integration, organization, path, phone, email) -> tuple[Profile, str]:
+    """A web opt-in already sent to Luminate: the profile and the constituent it created."""
+    profile = join(organization, path, phone, email)
+    run_outbound(integration)
+    profile.refresh_from_db()
+    return profile, profile.constituent_id
+
+
 def categories(run) -> list[str]:
     return list(run.records.order_by("id").values_list("category", flat=True))
 
@@ -118,10 +126,9 @@ def test_opt_out_of_a_constituent_deleted_in_luminate_is_reported_once_and_kept(
     make_integration, simulator, organization, paths
 ):
     integration = make_integration()
-    profile = join(organization, paths["default"], "2025550210", "gone@example.org")
-    run_outbound(integration)
-    profile.refresh_from_db()
-    cons = profile.constituent_id
+    profile, cons = join_and_export(
+        integration, organization, paths["default"], "2025550210", "gone@example.org"
+    )
     simulator.state.delete_constituent(cons)
     handle_inbound_text(organization, profile.phone_number, "STOP")
     simulator.clear_request_log()
@@ -144,10 +151,9 @@ def test_opt_in_of_a_constituent_deleted_in_luminate_creates_no_duplicate_behind
     make_integration, simulator, organization, paths
 ):
     integration = make_integration()
-    profile = join(organization, paths["default"], "2025550211", "merged@example.org")
-    run_outbound(integration)
-    profile.refresh_from_db()
-    cons = profile.constituent_id
+    profile, cons = join_and_export(
+        integration, organization, paths["default"], "2025550211", "merged@example.org"
+    )
     services.opt_out(profile, paths["default"].campaign, channel=Channel.API)
     simulator.state.delete_constituent(cons)
     services.opt_in(profile, paths["default"], channel=Channel.SMS)
@@ -167,10 +173,9 @@ def test_opt_in_out_in_between_two_runs_ends_with_the_current_state_true(
     make_integration, simulator, organization, paths
 ):
     integration = make_integration()
-    profile = join(organization, paths["default"], "2025550220", "flip@example.org")
-    run_outbound(integration)
-    profile.refresh_from_db()
-    cons = profile.constituent_id
+    profile, cons = join_and_export(
+        integration, organization, paths["default"], "2025550220", "flip@example.org"
+    )
     simulator.clear_request_log()
 
     handle_inbound_text(organization, profile.phone_number, "STOP")
@@ -190,10 +195,9 @@ def test_opt_out_in_out_in_between_two_runs_ends_with_the_current_state_false(
     make_integration, simulator, organization, paths
 ):
     integration = make_integration()
-    profile = join(organization, paths["default"], "2025550221", "flop@example.org")
-    run_outbound(integration)
-    profile.refresh_from_db()
-    cons = profile.constituent_id
+    profile, cons = join_and_export(
+        integration, organization, paths["default"], "2025550221", "flop@example.org"
+    )
 
     handle_inbound_text(organization, profile.phone_number, "STOP")
     handle_inbound_text(organization, profile.phone_number, "START")
@@ -268,10 +272,9 @@ def test_a_stop_made_while_inactive_goes_out_after_reactivation(
     make_integration, simulator, organization, paths
 ):
     integration = make_integration()
-    profile = join(organization, paths["default"], "2025550240", "sleep@example.org")
-    run_outbound(integration)
-    profile.refresh_from_db()
-    cons = profile.constituent_id
+    profile, cons = join_and_export(
+        integration, organization, paths["default"], "2025550240", "sleep@example.org"
+    )
     integration.active = False
     integration.save(update_fields=["active"])
     handle_inbound_text(organization, profile.phone_number, "STOP")

@@ -356,7 +356,7 @@ class _Exporter:
                 source=self.integration.source_code or None,
                 sub_source="lumisync",
                 no_welcome=True if self.integration.no_welcome == "1" else None,
-                add_center_ids=[c for c in self.integration.center_ids.split(",") if c.strip()],
+                add_center_ids=sorted(self.context.rules.center_ids),
             )
         except RecordLevelError as exc:
             if getattr(exc, "code", None) != 11:

@@ -1,56 +1,7 @@
-from .integration import (
-    OPT_IN_FIELD,
-    AuditEntry,
-    ConflictPolicy,
-    CsvDelimiter,
-    CsvEncoding,
-    FieldMapping,
-    GroupPathMapping,
-    Integration,
-    IntegrationType,
-    MappingKind,
-    SyncType,
-)
+"""The integration's configuration (``integration``) and what the sync engine keeps (``runs``)."""
 
-__all__ = [
-    "OPT_IN_FIELD",
-    "AuditEntry",
-    "ConflictPolicy",
-    "CsvDelimiter",
-    "CsvEncoding",
-    "FieldMapping",
-    "GroupPathMapping",
-    "Integration",
-    "IntegrationType",
-    "MappingKind",
-    "SyncType",
-]
-from .runs import (  # noqa: E402
-    Direction,
-    FieldConflict,
-    InboundChunk,
-    IntegrationHealth,
-    LinkSnapshot,
-    OutboundCursor,
-    OutboundItem,
-    PendingConstituent,
-    ProcessedFile,
-    RunLock,
-    SyncRecord,
-    SyncRun,
-)
+from . import integration, runs
+from .integration import *  # noqa: F403
+from .runs import *  # noqa: F403
 
-__all__ += [
-    "Direction",
-    "FieldConflict",
-    "InboundChunk",
-    "IntegrationHealth",
-    "LinkSnapshot",
-    "OutboundCursor",
-    "OutboundItem",
-    "PendingConstituent",
-    "ProcessedFile",
-    "RunLock",
-    "SyncRecord",
-    "SyncRun",
-]
+__all__ = [*integration.__all__, *runs.__all__]
