@@ -294,6 +294,8 @@ def test_a_call_in_flight_when_the_process_was_killed_is_reconciled_not_resent(
         "the call in flight",
         process=process,
     )
+    # The item is marked before the request leaves; kill only once Luminate holds the request.
+    wait_for(lambda: simulator.in_flight, "the call to reach Luminate", process=process)
     kill(process)
     wait_for(lambda: simulator.state.actions(cons), "Luminate to record the call")
     OutboundItem.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
