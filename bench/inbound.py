@@ -1,7 +1,7 @@
 """Inbound sync throughput, CPU time and memory against the simulator, each run in a process of its own.
 
     .venv/bin/python bench/inbound.py [--api-records 3000] [--cpu-records 5000] \
-        [--file-records 100000] [--big-file-records 1000000] [--only NAME ...]
+        [--file-records 100000] [--big-file-records 1000000] [--only NAME ...] [--profile DIR]
 
 The simulator runs in a separate process (``python -m lumisync.simulator``); every scenario runs the engine
 (``run_inbound`` over a changed-records file, exactly what ``lumisync sync inbound --file`` does) in a fresh
@@ -23,6 +23,7 @@ The last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import csv
 import json
 import os
@@ -115,7 +116,11 @@ def values_file(path: Path, records: int) -> None:
             )
 
 
-def run_scenario(name: str, folder: Path, template: Path, key: str, spec: dict) -> dict:
+def run_scenario(
+    name: str, folder: Path, template: Path, key: str, spec: dict, profile_dir: str | None
+) -> dict:
+    if profile_dir:
+        spec = {**spec, "profile": str(Path(profile_dir).resolve() / f"{name}.prof")}
     database = folder / f"{name}.sqlite3"
     shutil.copyfile(template, database)
     spec_path = folder / f"{name}.json"
@@ -152,6 +157,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                         template,
                         key,
                         {"file": str(folder / "api-50ms.csv"), "simulator": settings, "file_mode": False},
+                        args.profile,
                     )
                     results["api-50ms"]["ideal_per_second"] = CONCURRENCY / 0.05
                     results["api-50ms"]["share_of_ideal"] = round(
@@ -166,6 +172,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                         template,
                         key,
                         {"file": str(folder / "api-0ms.csv"), "simulator": settings, "file_mode": False},
+                        args.profile,
                     )
         for name, records in (("file", args.file_records), ("file-1m", args.big_file_records)):
             if name in wanted:
@@ -176,6 +183,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                     template,
                     key,
                     {"file": str(folder / f"{name}.csv"), "simulator": None, "file_mode": True},
+                    args.profile,
                 )
     for name, figures in results.items():
         print(
@@ -233,9 +241,15 @@ def worker(spec_path: str) -> None:
         for field, heading in FILE_HEADINGS:
             FieldMapping.objects.filter(integration=integration, field=field).update(csv_heading=heading)
 
+    profiler = cProfile.Profile() if spec.get("profile") else None
     started, cpu = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+    if profiler:
+        profiler.enable()
     run = run_inbound(integration, InboundOptions(files=(Path(spec["file"]),)))
     seconds = time.perf_counter() - started
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(spec["profile"])
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu_seconds = usage.ru_utime - cpu.ru_utime + usage.ru_stime - cpu.ru_stime
     if run.status not in ("succeeded", "partial"):
@@ -263,6 +277,11 @@ def main() -> None:
     parser.add_argument("--file-records", type=int, default=100_000)
     parser.add_argument("--big-file-records", type=int, default=1_000_000)
     parser.add_argument("--only", action="append", choices=["api-50ms", "api-0ms", "file", "file-1m"])
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="write each scenario's cProfile statistics (main thread) to DIR/NAME.prof",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:

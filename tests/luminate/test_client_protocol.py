@@ -22,7 +22,7 @@ from lumisync.luminate import (
 )
 from lumisync.luminate.api import clip, cons_id_param
 from lumisync.luminate.egress import EgressRefused
-from lumisync.luminate.protocol import Call, Pause, RateLimiter, attempts, encode_form, parse_reply
+from lumisync.luminate.protocol import Call, FormEncoder, Pause, RateLimiter, attempts, parse_reply
 
 CALL = Call("SRConsAPI", "getUser", (("cons_id", "1001172"),), "cons_id=1001172")
 CREDS = Credentials(api_key="k3y", login_name="apiuser", login_password="pa ss&word")
@@ -137,7 +137,7 @@ def test_form_has_protocol_parameters_and_the_calls_own():
     site = SiteConfig(
         host="secure2.convio.net", credentials=CREDS, center_id="5", suppress_response_codes=True
     )
-    form = dict(parse_qsl(encode_form(CALL, site).decode()))
+    form = dict(parse_qsl(FormEncoder(site)(CALL).decode()))
     assert form == {
         "method": "getUser",
         "v": "1.0",
@@ -149,6 +149,21 @@ def test_form_has_protocol_parameters_and_the_calls_own():
         "center_id": "5",
         "cons_id": "1001172",
     }
+
+
+def test_form_order_and_a_calls_own_center():
+    encode = FormEncoder(SiteConfig(host="secure2.convio.net", credentials=CREDS, center_id="5"))
+    assert encode(CALL) == (
+        b"method=getUser&v=1.0&api_key=k3y&login_name=apiuser&login_password=pa+ss%26word"
+        b"&response_format=json&center_id=5&cons_id=1001172"
+    )
+    own = Call("SRConsAPI", "getUser", (("cons_id", "1"), ("center_id", "9")))
+    assert [value for name, value in parse_qsl(encode(own).decode()) if name == "center_id"] == ["9"]
+    bare = Call("SRGroupAPI", "listGroups")
+    assert FormEncoder(SiteConfig(host="secure2.convio.net", credentials=CREDS))(bare) == (
+        b"method=listGroups&v=1.0&api_key=k3y&login_name=apiuser&login_password=pa+ss%26word"
+        b"&response_format=json"
+    )
 
 
 def test_a_call_cannot_override_credentials():

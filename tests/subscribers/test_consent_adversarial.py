@@ -14,6 +14,7 @@ from lumisync.subscribers.inbound import (
     ALREADY_SUBSCRIBED_REPLY,
     NOTHING_TO_CONFIRM_REPLY,
     NOTHING_TO_START_REPLY,
+    RESTARTED_REPLY,
     STOP_REPLY,
     handle_inbound_text,
 )
@@ -416,22 +417,32 @@ def test_gift_reported_by_the_snippet_then_by_the_nightly_file_is_stored_once(
     assert organization.donations.get().profile_id == profile.pk
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="services.restart only restores subscriptions still Opted-Out with the STOP's own time; a web "
-    "form or API opt-in posted between STOP and START turns the stopped subscription Pending (_make_pending), "
-    "so START answers 'you will get our messages again' while the campaign stays Pending until a YES.",
-)
 def test_start_restores_a_subscription_that_a_web_form_made_pending_after_the_stop(
     organization, profile, web_path
 ):
     opt_in(profile, web_path, channel=Channel.WEB)
     handle_inbound_text(organization, NUMBER, "STOP")
-    opt_in(profile, web_path, channel=Channel.WEB)
+    with time_machine.travel(NIGHT, tick=False):
+        assert opt_in(profile, web_path, channel=Channel.WEB).outcome == Outcome.PENDING_CONFIRMATION
+    prompt = Message.objects.get(profile=profile, kind=Message.Kind.CONFIRMATION)
 
-    handle_inbound_text(organization, NUMBER, "START")
+    with time_machine.travel(MORNING_BEFORE_NINE, tick=False):
+        assert handle_inbound_text(organization, NUMBER, "START") == [RESTARTED_REPLY.format(**ORG)]
+    send_due_messages(now=NINE_THIRTY)
 
     assert statuses(profile) == {"River alerts": "active"}
+    profile.refresh_from_db()
+    assert not profile.is_globally_opted_out and profile.status == ProfileStatus.ACTIVE
+    activation = Subscription.objects.get(profile=profile).activated_by
+    assert (activation.kind, activation.channel, activation.actor) == ("opt_in", Channel.SMS, NUMBER)
+    assert activation.source_detail == (
+        "Texted START; also answers the Web form request of 2026-06-11 06:00 UTC waiting for a YES"
+    )
+    assert events(profile)[-2:] == [("opt_in", Channel.SMS, None), ("opt_in", Channel.SMS, "River alerts")]
+    prompt.refresh_from_db()
+    assert prompt.status == Message.Status.CANCELLED, "no YES asked of a number already subscribed again"
+    assert Message.objects.filter(profile=profile, kind=Message.Kind.WELCOME).count() == 1
+    assert handle_inbound_text(organization, NUMBER, "YES") == [NOTHING_TO_CONFIRM_REPLY.format(**ORG)]
 
 
 def test_a_sync_subscription_then_stop_start_and_keyword_sends_one_welcome(

@@ -22,6 +22,7 @@ Luminate left it out (the field is disabled or hidden from the API login).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -44,7 +45,7 @@ _KNOWN_KINDS = {
     "email.accepts_email": "boolean",
     "accepts_postal_mail": "boolean",
 }
-_EMAIL_KEYS = ("email.primary_address", "primary_email")
+_EMAIL_KEYS = frozenset({"email.primary_address", "primary_email"})
 _VALUE_TYPE_KINDS = {"BOOLEAN": "boolean", "DATE": "date", "DATETIME": "datetime"}
 
 
@@ -59,6 +60,9 @@ def as_list(value: Any) -> list[Any]:
 
 def text(value: Any) -> str | None:
     """A scalar as ``str``; ``null``, ``{}`` and ``""`` (empty text, in any of its forms) as ``None``."""
+    # Nearly every value Luminate sends is a string: answer those before any other comparison.
+    if type(value) is str:
+        return value or None
     if value is None or value == {} or value == "":
         return None
     if isinstance(value, bool):
@@ -86,6 +90,8 @@ def integer(value: Any) -> int | None:
     return None if raw is None else int(raw)
 
 
+# A site writes its dates with one or two offsets; a timezone is built once for each.
+@functools.lru_cache(maxsize=256)
 def _offset(tz: str | None) -> dt.tzinfo | None:
     if tz is None:
         return None
@@ -143,6 +149,12 @@ def field_kind(name: str, field_types: Mapping[str, str] | None = None) -> str:
     """
     if field_types and name in field_types:
         return _VALUE_TYPE_KINDS.get(field_types[name].upper(), "text")
+    return _kind_by_name(name)
+
+
+# Every record repeats the same field names, so each is read once; the bound only guards memory.
+@functools.lru_cache(maxsize=4096)
+def _kind_by_name(name: str) -> str:
     if name in _KNOWN_KINDS:
         return _KNOWN_KINDS[name]
     leaf = name.rsplit(".", 1)[-1]
@@ -158,7 +170,10 @@ def field_kind(name: str, field_types: Mapping[str, str] | None = None) -> str:
 def _flatten(node: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
     for key, value in node.items():
         name = f"{prefix}.{key}" if prefix else key
-        if isinstance(value, Mapping) and value:
+        # Most leaves are strings or null: settle them before the slower check against the Mapping ABC.
+        if type(value) is str or value is None:
+            out[name] = value
+        elif isinstance(value, Mapping) and value:
             _flatten(value, name, out)
         elif isinstance(value, list):
             out[name] = [plain(item) if isinstance(item, Mapping) else text(item) for item in value]
@@ -191,6 +206,8 @@ def constituent(raw: Mapping[str, Any], field_types: Mapping[str, str] | None = 
     cons_id = text(raw.get("cons_id"))
     body = {key: value for key, value in raw.items() if key != "custom"}
     leaves = flatten(body)
+    # A custom field's group names its kind when the group is boolean or date; None leaves it to the name.
+    custom_kinds: dict[str, str | None] = {}
     for group, items in (raw.get("custom") or {}).items():
         for item in as_list(items):
             name = text(item.get("id")) if isinstance(item, Mapping) else None
@@ -199,13 +216,12 @@ def constituent(raw: Mapping[str, Any], field_types: Mapping[str, str] | None = 
                     f"Luminate returned constituent {cons_id} with a custom {group} field that has no id: {item!r}",
                     method="getUser",
                 )
-            kind = group if group in ("boolean", "date") else None
-            leaves[name] = (kind, item.get("content"))
+            custom_kinds[name] = group if group in ("boolean", "date") else None
+            leaves[name] = item.get("content")
     record: dict[str, Any] = {}
-    for name, leaf in leaves.items():
-        kind, value = leaf if isinstance(leaf, tuple) else (None, leaf)
+    for name, value in leaves.items():
         key = "primary_email" if name in _EMAIL_KEYS else name
-        kind = kind or field_kind(key, field_types)
+        kind = custom_kinds.get(name) or field_kind(key, field_types)
         if isinstance(value, list):
             record[key] = value
             continue

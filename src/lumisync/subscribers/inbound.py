@@ -68,11 +68,11 @@ def handle_inbound_text(organization: Organization, from_number: str, body: str)
         return [HELP_REPLY.format(**names)]
 
     if word in START_WORDS:
-        if profile is None or not profile.is_globally_opted_out:
-            active = profile is not None and _has_active_subscription(profile)
-            return [(STILL_SUBSCRIBED_REPLY if active else NOTHING_TO_START_REPLY).format(**names)]
-        result = restart(profile, actor=number, source_detail=detail)
-        return [] if result.messages else [RESTARTED_REPLY.format(**names)]
+        result = restart(profile, actor=number, source_detail=detail) if profile is not None else None
+        if result is not None and result.affected:
+            # A welcome that had never gone out answers instead.
+            return [] if result.messages else [RESTARTED_REPLY.format(**names)]
+        return [_nothing_restarted_reply(profile, names)]
 
     if word in YES_WORDS:
         results = confirm(profile, actor=number, source_detail=detail) if profile else []
@@ -105,6 +105,19 @@ def handle_inbound_text(organization: Organization, from_number: str, body: str)
 
 def _has_active_subscription(profile: Profile) -> bool:
     return profile.subscriptions.filter(status=Subscription.Status.ACTIVE).exists()
+
+
+def _nothing_restarted_reply(profile: Profile | None, names: dict[str, str]) -> str:
+    """The answer to a START that resumed no subscription: what the number still gets, or waits for."""
+    if profile is None:
+        return NOTHING_TO_START_REPLY.format(**names)
+    if _has_active_subscription(profile):
+        return STILL_SUBSCRIBED_REPLY.format(**names)
+    pending = profile.subscriptions.filter(status=Subscription.Status.PENDING).order_by("campaign__name")
+    campaigns = ", ".join(pending.values_list("campaign__name", flat=True))
+    if campaigns:
+        return CONFIRM_PENDING_REPLY.format(**names, campaign=campaigns)
+    return NOTHING_TO_START_REPLY.format(**names)
 
 
 def _replies_to(result: ConsentResult, names: dict[str, str]) -> list[str]:

@@ -18,7 +18,9 @@ class NotAMobileNumber(InvalidPhoneNumber):
     """A valid number that cannot receive texts (a fixed line, a toll-free number ...)."""
 
 
-def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
+def _parse(raw: str, region: str) -> tuple[phonenumbers.PhoneNumber, int]:
+    """The number and its type; the type also decides validity (a number of no known type is invalid), so it
+    is worked out once: it is most of the cost of reading a number."""
     text = "" if raw is None else str(raw).strip()
     if not text:
         raise InvalidPhoneNumber(f"{raw!r} is not a phone number: the value is empty.")
@@ -26,9 +28,10 @@ def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhoneNumber(f"{raw!r} is not a phone number ({exc._msg}).") from None
-    if not phonenumbers.is_valid_number(number):
+    kind = phonenumbers.number_type(number)
+    if kind == PhoneNumberType.UNKNOWN:
         raise InvalidPhoneNumber(f"{raw!r} is not a valid phone number for region {region}.")
-    return number
+    return number, kind
 
 
 def normalize_phone(raw: str, region: str) -> str:
@@ -37,7 +40,7 @@ def normalize_phone(raw: str, region: str) -> str:
     Raises:
         InvalidPhoneNumber: ``raw`` is empty, unparseable, or not a valid number.
     """
-    return phonenumbers.format_number(_parse(raw, region), phonenumbers.PhoneNumberFormat.E164)
+    return phonenumbers.format_number(_parse(raw, region)[0], phonenumbers.PhoneNumberFormat.E164)
 
 
 def is_mobile(e164: str) -> bool:
@@ -56,7 +59,7 @@ def normalize_mobile(raw: str, region: str) -> str:
         InvalidPhoneNumber: as :func:`normalize_phone`.
         NotAMobileNumber: the number is valid but a fixed line (or another kind that takes no texts).
     """
-    e164 = normalize_phone(raw, region)
-    if not is_mobile(e164):
+    number, kind = _parse(raw, region)
+    if kind not in _MOBILE_TYPES:
         raise NotAMobileNumber(f"{raw!r} is a fixed line or another number that cannot receive texts.")
-    return e164
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

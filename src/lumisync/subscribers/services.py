@@ -11,6 +11,8 @@ The rules, in short:
   at once. A web form, API call, donation form, administrator or friend referral only creates a Pending
   subscription and queues a confirmation prompt, which a YES from the number activates. An import or the
   Luminate sync never re-subscribes it, and creates nothing pending either.
+* START undoes a STOP: it restores what was active when the STOP came, which also answers a request for
+  one of those campaigns made since (a web form ...), and nothing else.
 * A friend referral is for someone else's number, so it is always Pending first.
 * A path with a confirmation prompt is always Pending first, whatever the channel.
 
@@ -39,6 +41,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from lumisync.accounts.models import Organization
+from lumisync.core import bulk as bulk_rows
 from lumisync.messaging import services as outbox
 from lumisync.messaging.models import Message
 from lumisync.subscribers.fields import PROFILE_FIELDS
@@ -234,32 +237,44 @@ def confirm(profile: Profile, *, actor: str = "", source_detail: str = "Replied 
 def restart(profile: Profile, *, actor: str = "", source_detail: str = "Texted START") -> ConsentResult:
     """Undo a global opt-out at the person's request (START texted from the number).
 
-    The subscriptions the global opt-out stopped become active again, except those never active (a
-    request nobody confirmed); subscriptions opted out on their own before it stay opted out. No second
-    welcome is sent.
+    Every subscription that was active when the STOP came becomes active again, through the path it was
+    active through, with no second welcome. That includes one that a web form, API call or referral has
+    since turned into a request waiting for a YES, and one whose request a second STOP refused: START is
+    the person asking for what they stopped, so it also answers such a request (its event says so).
+    Nothing else is activated: a request nobody confirmed before the STOP, a campaign opted out of on its
+    own (before the STOP or since), a request for a campaign the STOP did not stop (it waits for a YES).
 
     Returns:
-        ACTIVATED with the restored subscriptions in ``affected``, or NOT_OPTED_OUT.
+        ACTIVATED with the restored subscriptions in ``affected`` (possibly none: the global opt-out is
+        lifted all the same), or NOT_OPTED_OUT.
     """
     with transaction.atomic():
         _lock_consent(profile)
         if not profile.is_globally_opted_out:
             return ConsentResult(Outcome.NOT_OPTED_OUT, "The number had not opted out of all messages.")
-        # The global opt-out stamps its own time on every subscription it stops.
+        restorable = _stopped_while_active(profile)
         stopped = list(
-            profile.subscriptions.filter(
-                status=Subscription.Status.OPTED_OUT,
-                opted_out_at=profile.opted_out_at,
-                activated_at__isnull=False,
-            ).select_related("campaign", "opt_in_path")
+            profile.subscriptions.filter(campaign_id__in=restorable)
+            .exclude(status=Subscription.Status.ACTIVE)
+            .select_related("campaign")
         )
+        paths = OptInPath.objects.in_bulk({restorable[sub.campaign_id].path_id for sub in stopped} - {None})
         provenance = _Provenance(
             Channel.SMS, actor or profile.phone_number, source_detail, "", timezone.now()
         )
         event = _lift_global_opt_out(profile, provenance)
         messages: list[Message] = []
         for sub in stopped:
-            result = _activate(profile, sub.opt_in_path, sub, provenance, None, campaign=sub.campaign)
+            stop = restorable[sub.campaign_id]
+            how = provenance
+            if stop.request is not None:
+                how = dataclasses.replace(
+                    provenance,
+                    source_detail=f"{source_detail}; also answers the {stop.request.get_channel_display()} "
+                    f"request of {stop.request.occurred_at:%Y-%m-%d %H:%M} UTC waiting for a YES",
+                )
+            path = paths.get(stop.path_id)
+            result = _activate(profile, path, sub, how, None, campaign=sub.campaign)
             messages.extend(result.messages)
         if not stopped:
             _save_status(
@@ -273,6 +288,50 @@ def restart(profile: Profile, *, actor: str = "", source_detail: str = "Texted S
             messages=tuple(messages),
             affected=tuple(stopped),
         )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stopped:
+    path_id: int | None
+    request: ConsentEvent | None
+
+
+def _stopped_while_active(profile: Profile) -> dict[int, _Stopped]:
+    """The campaigns the global opt-out in force stopped while active, and nobody opted out of since.
+
+    Read from the consent log rather than the subscriptions: a request made after the STOP rewrites the
+    subscription row (status, path, activation), and a second STOP its opt-out time, but never the log.
+    Each campaign comes with the path of the activation the STOP ended and the latest request since.
+    """
+    history = profile.consent_events.only(
+        "id", "campaign_id", "opt_in_path_id", "kind", "channel", "occurred_at"
+    ).order_by("id")
+    active: dict[int, int | None] = {}
+    stopped: dict[int, int | None] = {}
+    requests: dict[int, ConsentEvent] = {}
+    stop: ConsentEvent | None = None
+    for event in history:
+        if event.campaign_id is None:
+            if event.kind == ConsentEvent.Kind.OPT_IN:
+                stop = None  # lifted: every activation after a STOP lifts it first
+            elif event.kind == ConsentEvent.Kind.OPT_OUT and stop is None:
+                stop, stopped, active, requests = event, active, {}, {}
+            elif event.kind == ConsentEvent.Kind.OPT_OUT:
+                # A second STOP refuses the requests made since, not what the first one stopped.
+                requests = {}
+        elif stop is None:
+            if event.kind == ConsentEvent.Kind.OPT_IN:
+                active[event.campaign_id] = event.opt_in_path_id
+            else:
+                active.pop(event.campaign_id, None)
+        elif event.kind == ConsentEvent.Kind.PENDING:
+            requests[event.campaign_id] = event
+        else:
+            stopped.pop(event.campaign_id, None)
+    # A log that disagrees with the profile restores nothing rather than something unasked for.
+    if stop is None or stop.occurred_at != profile.opted_out_at:
+        return {}
+    return {campaign: _Stopped(path, requests.get(campaign)) for campaign, path in stopped.items()}
 
 
 def opt_out(
@@ -404,36 +463,34 @@ def opt_in_new_profiles(
     if not bulk:
         return results
     with transaction.atomic():
-        events = ConsentEvent.objects.bulk_create(
-            [
-                ConsentEvent(
-                    organization_id=profile.organization_id,
-                    profile=profile,
-                    campaign_id=path.campaign_id,
-                    opt_in_path=path,
-                    kind=ConsentEvent.Kind.PENDING if pending else ConsentEvent.Kind.OPT_IN,
-                    channel=channel,
-                    actor=actor[:255],
-                    source_detail=source_detail[:500],
-                    occurred_at=now,
-                )
-                for _index, profile, path, pending in bulk
-            ]
-        )
-        subscriptions = Subscription.objects.bulk_create(
-            [
-                Subscription(
-                    profile=profile,
-                    campaign_id=path.campaign_id,
-                    opt_in_path=path,
-                    status=Subscription.Status.PENDING if pending else Subscription.Status.ACTIVE,
-                    activated_at=None if pending else now,
-                    activated_by=None if pending else event,
-                    welcome_sent_at=now if not pending and path.welcome_message.strip() else None,
-                )
-                for (_index, profile, path, pending), event in zip(bulk, events, strict=True)
-            ]
-        )
+        events = [
+            ConsentEvent(
+                organization_id=profile.organization_id,
+                profile=profile,
+                campaign_id=path.campaign_id,
+                opt_in_path=path,
+                kind=ConsentEvent.Kind.PENDING if pending else ConsentEvent.Kind.OPT_IN,
+                channel=channel,
+                actor=actor[:255],
+                source_detail=source_detail[:500],
+                occurred_at=now,
+            )
+            for _index, profile, path, pending in bulk
+        ]
+        bulk_rows.create(events)
+        subscriptions = [
+            Subscription(
+                profile=profile,
+                campaign_id=path.campaign_id,
+                opt_in_path=path,
+                status=Subscription.Status.PENDING if pending else Subscription.Status.ACTIVE,
+                activated_at=None if pending else now,
+                activated_by=None if pending else event,
+                welcome_sent_at=now if not pending and path.welcome_message.strip() else None,
+            )
+            for (_index, profile, path, pending), event in zip(bulk, events, strict=True)
+        ]
+        bulk_rows.create(subscriptions)
         messages: list[Message | None] = []
         for (_index, profile, path, pending), sub in zip(bulk, subscriptions, strict=True):
             if pending:
@@ -444,7 +501,7 @@ def opt_in_new_profiles(
             messages.append(
                 outbox.new_message(profile, body, kind=kind, subscription=sub, now=now) if body else None
             )
-        Message.objects.bulk_create([message for message in messages if message is not None])
+        bulk_rows.create([message for message in messages if message is not None])
         active = [profile.pk for _index, profile, _path, pending in bulk if not pending]
         Profile.objects.filter(pk__in=active).exclude(status__in=DELIVERY_STATUSES).update(
             status=ProfileStatus.ACTIVE, updated_at=now

@@ -96,12 +96,6 @@ def test_two_profiles_sharing_the_email_of_an_existing_record_link_only_the_firs
     assert len(simulator.state.find_by_email("shared@example.org")) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="outbound.py _Exporter: a preview (dry_run) neither links (_link returns early) nor creates "
-    "(_create returns '(new)'), so a second profile with the same email is not seen as linked elsewhere: the "
-    "preview reports it Created/Updated where the real run reports Skipped Members.",
-)
 @pytest.mark.parametrize("record_exists", [False, True], ids=["new-email", "email-in-luminate"])
 def test_preview_of_two_profiles_sharing_an_email_shows_what_a_real_run_does(
     make_integration, simulator, organization, paths, record_exists
@@ -113,10 +107,51 @@ def test_preview_of_two_profiles_sharing_an_email_shows_what_a_real_run_does(
     join(organization, paths["default"], "2025550206", "twins@example.org")
 
     preview = run_outbound(integration, OutboundOptions(dry_run=True))
+    assert not Profile.objects.filter(constituent_id__isnull=False).exists(), "a preview links nothing"
     real = run_outbound(integration)
 
     assert categories(real) == ["Updated" if record_exists else "Created", "Skipped Members"]
     assert categories(preview) == categories(real)
+
+
+@pytest.mark.parametrize("then", ["opt-out", "call"])
+def test_preview_of_a_later_event_for_the_email_of_a_record_it_would_create_shows_what_a_real_run_does(
+    make_integration, simulator, organization, paths, then
+):
+    integration = make_integration()
+    join(organization, paths["default"], "2025550207", "Kin@Example.org")
+    other, _ = services.get_or_create_profile(
+        organization, "2025550208", channel=Channel.SMS, email="kin@example.org"
+    )
+    if then == "opt-out":
+        handle_inbound_text(organization, other.phone_number, "STOP")
+    else:
+        services.record_call(other, alert_id="4001", recipient_name="Rep. Kin", started_at=timezone.now())
+
+    preview = run_outbound(integration, OutboundOptions(dry_run=True))
+    assert not simulator.state.find_by_email("kin@example.org"), "a preview creates nothing"
+    real = run_outbound(integration)
+
+    assert categories(real) == ["Created", "Skipped Members"], "Luminate matches emails whatever their case"
+    assert categories(preview) == categories(real)
+
+
+def test_preview_of_a_call_by_a_profile_it_would_link_records_it_like_a_real_run(
+    make_integration, simulator, organization, paths
+):
+    integration = make_integration()
+    caller = join(organization, paths["default"], "2025550209", "caller@example.org")
+    services.record_call(caller, alert_id="4001", recipient_name="Sen. Hill", started_at=timezone.now())
+
+    preview = run_outbound(integration, OutboundOptions(dry_run=True))
+    assert not luminate_writes(simulator)
+    real = run_outbound(integration)
+
+    caller.refresh_from_db()
+    assert categories(real) == ["Created", "Updated"]
+    assert len(simulator.state.actions(caller.constituent_id)) == 1
+    assert categories(preview) == categories(real)
+    assert len({row.constituent_id for row in preview.records.all()}) == 1, "the call goes to the new record"
 
 
 # --- constituents deleted in Luminate ----------------------------------------------------------------
@@ -290,6 +325,28 @@ def test_a_stop_made_while_inactive_goes_out_after_reactivation(
 
     assert categories(run) == ["Updated"]
     assert opt_in_value(simulator, cons) is False
+
+
+def test_preview_of_a_call_left_in_flight_that_luminate_never_got_shows_it_sent_again(
+    make_integration, simulator, organization
+):
+    integration = make_integration()
+    cons = simulator.state.add_constituent(primary_email="unsent@example.org")
+    caller, _ = services.get_or_create_profile(organization, "2025550253", channel=Channel.WEB)
+    services.update_profile_fields(caller, constituent_id=cons)
+    services.record_call(caller, alert_id="4001", recipient_name="Sen. Gone", started_at=timezone.now())
+    simulator.faults.inject("takeAction", "hang", count=1)
+    run_outbound(integration)
+    OutboundItem.objects.update(updated_at=timezone.now() - timedelta(minutes=5))
+
+    preview = run_outbound(integration, OutboundOptions(dry_run=True))
+    assert OutboundItem.objects.get().status == OutboundItem.Status.IN_FLIGHT, "a preview settles nothing"
+    assert not simulator.state.actions(cons)
+    real = run_outbound(integration)
+
+    assert categories(real) == ["Updated"]
+    assert len(simulator.state.actions(cons)) == 1
+    assert categories(preview) == categories(real)
 
 
 def test_preview_writes_nothing_to_luminate_for_every_kind_of_event(

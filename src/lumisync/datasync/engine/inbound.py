@@ -27,8 +27,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from lumisync.core import bulk
 from lumisync.datasync import services as integration_services
-from lumisync.datasync.engine import bulk, mapping
+from lumisync.datasync.engine import mapping
 from lumisync.datasync.engine.context import SyncContext, load_context, site_config
 from lumisync.datasync.engine.locks import run_lock
 from lumisync.datasync.engine.policy import (
@@ -896,7 +897,7 @@ def _apply_decisions(
             )
             new_profiles.append(profile)
             outcome.profile = profile
-    Profile.objects.bulk_create(new_profiles, batch_size=500)
+    bulk.create(new_profiles)
     for profile in new_profiles:
         subscriptions[profile.pk] = {}
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -91,9 +92,10 @@ def run_outbound(integration: Integration, options: OutboundOptions = OutboundOp
         try:
             # A preview enqueues like a real run (delivery bookkeeping the next run would write first anyway)
             # and then writes nothing else: no Luminate write, link, snapshot or item settled; only its report
-            # rows are kept. It holds no transaction open while it talks to Luminate, so on SQLite a STOP or a
-            # web opt-in arriving meanwhile is written at once. A real run commits as it goes, so that a call
-            # is marked in flight before it is sent.
+            # rows are kept. What it would link, create or send again is kept in memory instead, so that its
+            # later events see them as the real run's would. It holds no transaction open while it talks to
+            # Luminate, so on SQLite a STOP or a web opt-in arriving meanwhile is written at once. A real run
+            # commits as it goes, so that a call is marked in flight before it is sent.
             enqueue(context)
             site = site_config(context.integration)
             # takeAction cannot be de-duplicated by Luminate: it is sent once per attempt, never retried
@@ -104,7 +106,7 @@ def run_outbound(integration: Integration, options: OutboundOptions = OutboundOp
             ):
                 exporter = _Exporter(context, client, run, dry_run=options.dry_run, once=once)
                 exporter.reconcile_in_flight()
-                for profile_id in _due_profiles(context.integration):
+                for profile_id in _due_profiles(context.integration, also=exporter.foreseen_pending):
                     exporter.export_profile(profile_id)
                     lease.renew()
                     if not options.dry_run and not _still_active(context.integration):
@@ -195,13 +197,25 @@ def _exported(context: SyncContext, event: dict) -> bool:
     return campaign is None or not context.synced_campaign_ids or campaign in context.synced_campaign_ids
 
 
-def _due_profiles(integration: Integration) -> list[int]:
+def _due_profiles(integration: Integration, *, also: Collection[int] = ()) -> list[int]:
     now = timezone.now()
-    due = OutboundItem.objects.filter(
-        integration=integration,
-        status__in=[OutboundItem.Status.PENDING, OutboundItem.Status.WAITING],
-    ).filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    due = (
+        OutboundItem.objects.filter(integration=integration)
+        .filter(_to_send(also))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+    )
     return list(dict.fromkeys(due.order_by("id").values_list("profile_id", flat=True)))
+
+
+def _to_send(also: Collection[int]) -> Q:
+    """Items still to send, plus ``also``: those a preview foresees its real run putting back to send."""
+    waiting = Q(status__in=[OutboundItem.Status.PENDING, OutboundItem.Status.WAITING])
+    return waiting | Q(pk__in=also) if also else waiting
+
+
+def _email_key(email: str) -> str:
+    # Luminate finds a primary email whatever its case.
+    return email.strip().lower()
 
 
 class _Exporter:
@@ -223,17 +237,19 @@ class _Exporter:
         self.dry_run = dry_run
         self.stopped = False
         self.rng = random.Random()
+        # A preview's own links, creations (by email key) and calls it would send again, kept in memory only.
+        self.foreseen_links: dict[str, Profile] = {}
+        self.foreseen_records: dict[str, dict] = {}
+        self.foreseen_pending: set[int] = set()
 
     # -- per profile ---------------------------------------------------------------------------------
 
     def export_profile(self, profile_id: int) -> None:
         profile = Profile.objects.get(pk=profile_id)
         items = list(
-            OutboundItem.objects.filter(
-                integration=self.integration,
-                profile=profile,
-                status__in=[OutboundItem.Status.PENDING, OutboundItem.Status.WAITING],
-            ).order_by("id")
+            OutboundItem.objects.filter(integration=self.integration, profile=profile)
+            .filter(_to_send(self.foreseen_pending))
+            .order_by("id")
         )
         consent = [item for item in items if item.kind != OutboundItem.Kind.CALL]
         calls = [item for item in items if item.kind == OutboundItem.Kind.CALL]
@@ -315,22 +331,29 @@ class _Exporter:
         )
 
     def _find_by_email(self, profile: Profile) -> dict | None:
-        try:
-            record = self.client.get_user(primary_email=profile.email, fields=self.context.plan.api_fields())
-        except NotFound:
-            return None
-        except MultipleMatches:
-            raise _Skip(
-                Category.SKIPPED_MEMBERS,
-                f"Several Luminate records have the email {profile.email}; resolve the duplicates in Luminate.",
-                final=True,
-            ) from None
+        # A record a preview would have created is the one its real run finds: Luminate had none before.
+        record = self.foreseen_records.get(_email_key(profile.email))
+        if record is None:
+            try:
+                record = self.client.get_user(
+                    primary_email=profile.email, fields=self.context.plan.api_fields()
+                )
+            except NotFound:
+                return None
+            except MultipleMatches:
+                raise _Skip(
+                    Category.SKIPPED_MEMBERS,
+                    f"Several Luminate records have the email {profile.email}; resolve the duplicates in Luminate.",
+                    final=True,
+                ) from None
         cons_id = str(record.get("cons_id"))
-        other = (
-            Profile.objects.filter(organization=profile.organization, constituent_id=cons_id)
-            .exclude(pk=profile.pk)
-            .first()
-        )
+        other = self.foreseen_links.get(cons_id)
+        if other is None or other.pk == profile.pk:
+            other = (
+                Profile.objects.filter(organization=profile.organization, constituent_id=cons_id)
+                .exclude(pk=profile.pk)
+                .first()
+            )
         if other is not None:
             raise _Skip(
                 Category.SKIPPED_MEMBERS,
@@ -347,7 +370,11 @@ class _Exporter:
         }
         fields.update({self.integration.opt_in_field: True, **self._phone(profile)})
         if self.dry_run:
-            return "(new)"
+            # One record per email key, so the count names each foreseen record apart.
+            cons_id = f"(new {len(self.foreseen_records) + 1})"
+            self.foreseen_records[_email_key(profile.email)] = {"cons_id": cons_id, **fields}
+            self._link(profile, cons_id)
+            return cons_id
         try:
             result = self.client.create(
                 fields,
@@ -419,9 +446,13 @@ class _Exporter:
         return {name: profile.phone_number} if name else {}
 
     def _link(self, profile: Profile, cons_id: str) -> None:
-        if self.dry_run or profile.constituent_id == cons_id:
+        if profile.constituent_id == cons_id:
             return
         profile.constituent_id = cons_id
+        if self.dry_run:
+            # Not saved: the profile's later events and other profiles with the email see it all the same.
+            self.foreseen_links[cons_id] = profile
+            return
         profile.luminate_synced_at = timezone.now()
         profile.save(update_fields=["constituent_id", "luminate_synced_at", "updated_at"])
 
@@ -550,7 +581,7 @@ class _Exporter:
         ).select_related("call", "profile")
         for item in stuck:
             found = self._in_luminate(item, item.profile.constituent_id)
-            if found is None or self.dry_run:
+            if found is None:
                 continue
             if found:
                 self._settle(
@@ -559,6 +590,8 @@ class _Exporter:
                     Category.UPDATED,
                     "Found in Luminate after an interrupted attempt.",
                 )
+            elif self.dry_run:
+                self.foreseen_pending.add(item.pk)
             else:
                 OutboundItem.objects.filter(pk=item.pk).update(status=OutboundItem.Status.PENDING)
 

@@ -7,6 +7,7 @@ site's export uses.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _SEPARATORS = re.compile(r"[\s_\-]+")
@@ -35,6 +36,7 @@ def normalise_heading(heading: str) -> str:
     return _SEPARATORS.sub("_", heading.replace("\ufeff", "").strip().lower()).strip("_")
 
 
+@functools.lru_cache(maxsize=4096)
 def column_key(heading: str) -> str:
     """The key a column is stored under: its canonical field when the alias table knows it, else its
     normalised heading."""

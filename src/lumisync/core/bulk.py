@@ -1,0 +1,186 @@
+"""Many rows into one table with SQL compiled once per table: for the sync's high-volume rows (profiles,
+consent events, subscriptions, welcome messages, report rows, link snapshots: one or more per constituent).
+
+``QuerySet.bulk_create`` compiles SQL and prepares every value of every row through the full field
+machinery, which costs more than the rest of a file-mode record together; here each value goes through a
+preparation picked once per field, and the statement is built once per table and batch size.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, models
+from django.db.models import DateField, Model
+
+# Rows per INSERT statement in :func:`create`: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters
+# for the widest table we write this way.
+BATCH_ROWS = 500
+
+_STORED_AS_GIVEN = frozenset(
+    {
+        models.CharField,
+        models.TextField,
+        models.EmailField,
+        models.BooleanField,
+        models.ForeignKey,
+        models.IntegerField,
+        models.PositiveIntegerField,
+        models.BigIntegerField,
+    }
+)
+
+
+def insert(
+    model: type[Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    unique: Sequence[str] = (),
+    update: Sequence[str] = (),
+) -> None:
+    """Insert ``rows`` (values in the order of ``columns``, field names) into ``model``'s table in one
+    ``executemany``. Defaults and ``auto_now`` fields are not applied: give every column.
+
+    With ``unique`` and ``update``, a row whose ``unique`` fields match an existing row updates that row's
+    ``update`` fields instead (``ON CONFLICT ... DO UPDATE``, as SQLite and PostgreSQL both spell it).
+    """
+    sql, prepare = _statement(model, tuple(columns), tuple(unique), tuple(update))
+    values = [[adapt(value) for adapt, value in zip(prepare, row, strict=True)] for row in rows]
+    if values:
+        with connection.cursor() as cursor:
+            cursor.executemany(sql, values)
+
+
+def create(objects: Sequence[Model]) -> None:
+    """Save new ``objects`` (unsaved instances of one model) and set their primary keys, as
+    ``QuerySet.bulk_create`` does: ``auto_now``/``auto_now_add`` fields are stamped, a foreign key given as an
+    object saved since takes that object's key. No signals are sent and ``save()`` is not called.
+
+    Raises:
+        ValueError: the objects are of several models, one is already saved, or one refers to an object
+            that has no primary key yet (the message names the model and field).
+    """
+    if not objects:
+        return
+    model = type(objects[0])
+    plan = _creation_plan(model)
+    rows = []
+    for obj in objects:
+        if type(obj) is not model or not obj._state.adding:
+            raise ValueError(
+                f"bulk.create: a {type(obj).__name__} (id {obj.pk}) is not a new {model.__name__}."
+            )
+        for field in plan.stamped:
+            field.pre_save(obj, add=True)
+        for field in plan.relations:
+            if getattr(obj, field.attname) is None and field.is_cached(obj):
+                related = field.get_cached_value(obj)
+                if related is not None:
+                    if related.pk is None:
+                        raise ValueError(
+                            f"bulk.create: {model.__name__}.{field.name} refers to an unsaved "
+                            f"{type(related).__name__}; save it first."
+                        )
+                    setattr(obj, field.attname, related.pk)
+        rows.append([adapt(getattr(obj, name)) for name, adapt in plan.columns])
+    alias = connection.alias
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), BATCH_ROWS):
+            batch = rows[start : start + BATCH_ROWS]
+            cursor.execute(plan.sql(len(batch)), [value for row in batch for value in row])
+            keys = cursor.fetchall()
+            if len(keys) != len(batch):
+                raise RuntimeError(
+                    f"bulk.create: {len(batch)} {model.__name__} rows inserted, {len(keys)} keys back."
+                )
+            for obj, (key,) in zip(objects[start : start + BATCH_ROWS], keys, strict=True):
+                obj.pk = key
+                obj._state.adding = False
+                obj._state.db = alias
+
+
+@dataclass(frozen=True)
+class _CreationPlan:
+    prefix: str
+    row: str
+    pk_column: str
+    columns: tuple[tuple[str, Callable[[Any], Any]], ...]
+    stamped: tuple[Any, ...]
+    relations: tuple[Any, ...]
+
+    def sql(self, rows: int) -> str:
+        return f"{self.prefix} {', '.join([self.row] * rows)} RETURNING {self.pk_column}"
+
+
+@functools.cache
+def _creation_plan(model: type[Model]) -> _CreationPlan:
+    quote = connection.ops.quote_name
+    pk = model._meta.pk
+    fields = [field for field in model._meta.concrete_fields if field is not pk]
+    return _CreationPlan(
+        prefix=(
+            f"INSERT INTO {quote(model._meta.db_table)} "
+            f"({', '.join(quote(field.column) for field in fields)}) VALUES"
+        ),
+        row=f"({', '.join(['%s'] * len(fields))})",
+        pk_column=quote(pk.column),
+        columns=tuple((field.attname, _adapter(field)) for field in fields),
+        stamped=tuple(
+            field
+            for field in fields
+            if isinstance(field, DateField) and (field.auto_now or field.auto_now_add)
+        ),
+        relations=tuple(field for field in fields if field.is_relation),
+    )
+
+
+@functools.cache
+def _statement(
+    model: type[Model], columns: tuple[str, ...], unique: tuple[str, ...], update: tuple[str, ...]
+) -> tuple[str, list[Callable[[Any], Any]]]:
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in columns]
+    names = ", ".join(quote(field.column) for field in fields)
+    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({', '.join(['%s'] * len(fields))})"
+    if unique:
+        targets = ", ".join(quote(model._meta.get_field(name).column) for name in unique)
+        changes = ", ".join(
+            f"{quote(column)} = excluded.{quote(column)}"
+            for column in (model._meta.get_field(name).column for name in update)
+        )
+        sql += f" ON CONFLICT ({targets}) DO UPDATE SET {changes}"
+    return sql, [_adapter(field) for field in fields]
+
+
+def _adapter(field) -> Callable[[Any], Any]:
+    # Exact types only: a subclass (an encrypted text field, say) prepares its values its own way.
+    if type(field) in _STORED_AS_GIVEN:
+        return _same
+    if type(field) is models.DateTimeField:
+        return _RepeatedValue(connection.ops.adapt_datetimefield_value)
+    return functools.partial(field.get_db_prep_save, connection=connection)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+class _RepeatedValue:
+    """``adapt``, remembering its last answer: the rows of a batch mostly share one timestamp object."""
+
+    def __init__(self, adapt: Callable[[Any], Any]) -> None:
+        self._adapt = adapt
+        # One attribute, replaced whole, so a reader in another thread never pairs a value with another's answer.
+        self._last: tuple[Any, Any] = (object(), None)
+
+    def __call__(self, value: Any) -> Any:
+        last = self._last
+        if last[0] is value:
+            return last[1]
+        answer = self._adapt(value)
+        self._last = (value, answer)
+        return answer

@@ -1,0 +1,84 @@
+"""core.bulk.create: new rows saved in a few statements, with what QuerySet.bulk_create would have given them."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from lumisync.core import bulk
+from lumisync.messaging.models import Message, ProviderAccount
+from lumisync.subscribers.models import Channel, ConsentEvent, Profile
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rows_get_their_keys_defaults_and_timestamps(organization, monkeypatch):
+    monkeypatch.setattr(bulk, "BATCH_ROWS", 2)  # several statements, and a short last one
+    before = timezone.now()
+    profiles = [
+        Profile(organization=organization, phone_number=f"+120255501{n:02d}", first_name=f"Ann {n}")
+        for n in range(5)
+    ]
+
+    bulk.create(profiles)
+
+    assert len({profile.pk for profile in profiles}) == 5
+    for profile in profiles:
+        stored = Profile.objects.get(pk=profile.pk)
+        assert (stored.phone_number, stored.first_name) == (profile.phone_number, profile.first_name)
+        assert stored.created_at >= before and stored.created_at == profile.created_at
+        assert stored.status == Profile._meta.get_field("status").default
+        assert not profile._state.adding
+
+
+def test_a_relation_given_as_an_object_saved_since_takes_its_key(organization):
+    profile = Profile(organization=organization, phone_number="+12025550150")
+    event = ConsentEvent(
+        organization=organization,
+        profile=profile,
+        kind=ConsentEvent.Kind.OPT_OUT,
+        channel=Channel.WEB,
+        occurred_at=timezone.now(),
+    )
+    bulk.create([profile])
+
+    bulk.create([event])
+
+    assert ConsentEvent.objects.get(pk=event.pk).profile_id == profile.pk
+
+
+def test_a_relation_to_an_unsaved_object_is_refused_by_name(organization):
+    profile = Profile(organization=organization, phone_number="+12025550151")
+    event = ConsentEvent(
+        organization=organization,
+        profile=profile,
+        kind=ConsentEvent.Kind.OPT_OUT,
+        channel=Channel.WEB,
+        occurred_at=timezone.now(),
+    )
+
+    with pytest.raises(ValueError, match=r"ConsentEvent\.profile .* unsaved Profile"):
+        bulk.create([event])
+    assert not ConsentEvent.objects.exists()
+
+
+def test_saved_rows_and_mixed_models_are_refused(organization):
+    saved = Profile.objects.create(organization=organization, phone_number="+12025550152")
+
+    with pytest.raises(ValueError, match="is not a new Profile"):
+        bulk.create([saved])
+    with pytest.raises(ValueError, match="is not a new Profile"):
+        bulk.create([Profile(organization=organization, phone_number="+12025550153"), Message()])
+
+
+def test_a_field_that_prepares_its_own_values_still_does(organization):
+    account = ProviderAccount(organization=organization, auth_token="canary-token-value")
+
+    bulk.create([account])
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT auth_token FROM {ProviderAccount._meta.db_table} WHERE id = %s", [account.pk])
+        (stored,) = cursor.fetchone()
+    assert "canary-token-value" not in stored
+    assert ProviderAccount.objects.get(pk=account.pk).auth_token == "canary-token-value"

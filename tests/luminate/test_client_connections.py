@@ -1,0 +1,152 @@
+"""AsyncLuminateClient's connections: never more than the site's concurrency, kept alive and reused,
+given back after errors and cancellations, and all closed by ``aclose``.
+
+The client talks to the simulator through a loopback TCP relay that counts the connections it carries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+
+from lumisync.luminate import AsyncLuminateClient, RetryPolicy, RunLevelError
+
+
+class CountingRelay:
+    """Relays each TCP connection to the simulator; counts those opened in all and those open at once."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.rsplit(":", 1)
+        self._target = (host, int(port))
+        self.opened = 0
+        self.open = 0
+        self.peak = 0
+        self._server: asyncio.Server | None = None
+        self._closed = asyncio.Event()
+
+    async def __aenter__(self) -> CountingRelay:
+        self._server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._server.close()
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def all_closed(self) -> None:
+        """Wait until every relayed connection has been closed by one side or the other."""
+        while self.open:
+            self._closed.clear()
+            await asyncio.wait_for(self._closed.wait(), timeout=10)
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.opened += 1
+        self.open += 1
+        self.peak = max(self.peak, self.open)
+        upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
+        try:
+            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+        finally:
+            self.open -= 1
+            self._closed.set()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except ConnectionError:
+        pass
+    finally:
+        writer.close()
+
+
+async def _collect(client, ids, **kwargs):
+    async with contextlib.aclosing(client.get_users(ids, **kwargs)) as stream:
+        return [result async for result in stream]
+
+
+def _run(make_site, sim, body, **site_changes):
+    """Run ``body(client, relay)``, close the client, and wait until it has closed every connection.
+
+    The deadlines only turn a hang (a connection never given back or never closed) into a failure.
+    """
+
+    async def main():
+        async with CountingRelay(sim.host) as relay:
+            client = AsyncLuminateClient(make_site(host=relay.host, **site_changes))
+            try:
+                outcome = await asyncio.wait_for(body(client, relay), timeout=60)
+            finally:
+                await client.aclose()
+            await relay.all_closed()
+            return outcome, relay
+
+    return asyncio.run(main())
+
+
+@pytest.mark.parametrize("width", [None, 16])
+def test_connections_are_bounded_by_the_site_and_kept_alive(sim, make_site, width):
+    # With a reply delay every request of a batch is in flight at once, so each needs a connection.
+    sim.faults.inject("getUser", "latency", ms=20)
+    ids = sim.state.seeded_ids(24)
+
+    async def body(client, relay):
+        first = await _collect(client, ids, concurrency=width)
+        second = await _collect(client, ids, concurrency=width)
+        return first + second
+
+    results, relay = _run(make_site, sim, body, concurrency=4)
+    assert len(results) == 48 and all(result.ok for result in results)
+    assert relay.opened == 4
+    assert relay.peak == 4
+
+
+def test_other_calls_share_the_bound(sim, make_site):
+    ids = sim.state.seeded_ids(12)
+
+    async def body(client, relay):
+        return await asyncio.gather(*(client.get_user_groups(cons_id=cons_id) for cons_id in ids))
+
+    groups, relay = _run(make_site, sim, body, concurrency=3)
+    assert len(groups) == 12
+    assert relay.peak <= 3
+
+
+def test_a_broken_connection_is_replaced(sim, make_site):
+    sim.faults.inject("getUser", "reset", count=1)
+    ids = sim.state.seeded_ids(5)
+
+    async def body(client, relay):
+        return await _collect(client, ids)
+
+    results, relay = _run(
+        make_site, sim, body, concurrency=1, retry=RetryPolicy(max_attempts=3, base=0.001, cap=0.001)
+    )
+    assert sorted(result.cons_id for result in results if result.ok) == ids
+    assert relay.opened == 2
+    assert relay.peak == 1
+
+
+def test_cancelled_and_failed_streams_give_their_connections_back(sim, make_site):
+    sim.faults.inject("getUser", "latency", ms=30)
+    ids = sim.state.seeded_ids(40)
+
+    async def body(client, relay):
+        # Closed early: the requests still in flight are cancelled.
+        async with contextlib.aclosing(client.get_users(ids)) as stream:
+            await anext(stream)
+        # A run-level error cancels the others too.
+        sim.faults.inject("getUser", "error", count=1, code=2)
+        with pytest.raises(RunLevelError):
+            await _collect(client, ids)
+        return await _collect(client, ids)
+
+    results, relay = _run(make_site, sim, body, concurrency=3)
+    assert len(results) == 40 and all(result.ok for result in results)
+    assert relay.peak <= 3
