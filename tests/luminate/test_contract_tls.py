@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import http.server
 import ssl
 import threading
 
 import pytest
 
-from lumisync.luminate import Credentials, LuminateClient, RetryPolicy, RunLevelError, SiteConfig
+from lumisync.luminate import (
+    AsyncLuminateClient,
+    Credentials,
+    LuminateClient,
+    RetryPolicy,
+    RunLevelError,
+    SiteConfig,
+)
 from support.certificates import make_certificate
 
 
@@ -38,13 +47,31 @@ def self_signed_server(tmp_path):
     server.server_close()
 
 
-def test_unverifiable_certificate_is_run_level(self_signed_server):
-    site = SiteConfig(
-        host=self_signed_server,
+def _site(host: str) -> SiteConfig:
+    return SiteConfig(
+        host=host,
         credentials=Credentials("k", "apiuser", "pw"),
         allow_private=True,
         rate=None,
         retry=RetryPolicy(max_attempts=3, base=0.001, cap=0.001),
     )
-    with LuminateClient(site) as client, pytest.raises(RunLevelError, match="TLS certificate"):
+
+
+def test_unverifiable_certificate_is_run_level(self_signed_server):
+    with (
+        LuminateClient(_site(self_signed_server)) as client,
+        pytest.raises(RunLevelError, match="TLS certificate"),
+    ):
         client.get_user(cons_id="1")
+
+
+def test_unverifiable_certificate_is_run_level_for_the_async_client(self_signed_server):
+    # One connection: the test server completes TLS handshakes one at a time, in its accept loop.
+    site = dataclasses.replace(_site(self_signed_server), concurrency=1)
+
+    async def run():
+        async with AsyncLuminateClient(site) as client:
+            return [result async for result in client.get_users(["1", "2", "3"])]
+
+    with pytest.raises(RunLevelError, match="TLS certificate"):
+        asyncio.run(run())

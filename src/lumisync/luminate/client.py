@@ -23,10 +23,10 @@ from lumisync.luminate.errors import InvalidInput, LuminateError, RecordLevelErr
 from lumisync.luminate.protocol import (
     FORM_CONTENT_TYPE,
     Call,
+    FormEncoder,
     Pause,
     Plan,
     RateLimiter,
-    encode_form,
     parse_reply,
     transport_error,
 )
@@ -66,6 +66,9 @@ class _Base(Endpoints):
         self.limiter = rate_limiter or RateLimiter(site.rate)
         self._rng = rng or random.Random()
         self.field_types = None
+        self._encode = FormEncoder(site)
+        # Parsed once per servlet, so httpx does not parse the same URL string for every request.
+        self._urls: dict[str, httpx.URL] = {}
 
     def _timeout(self) -> httpx.Timeout:
         return httpx.Timeout(
@@ -75,14 +78,12 @@ class _Base(Endpoints):
             pool=None,
         )
 
-    def _limits(self) -> httpx.Limits:
-        return httpx.Limits(
-            max_connections=self.site.concurrency, max_keepalive_connections=self.site.concurrency
-        )
-
-    def _request(self, call: Call) -> tuple[str, bytes]:
+    def _request(self, call: Call) -> tuple[httpx.URL, bytes]:
         log.debug("POST %s %s %s", call.servlet, call.method, call.subject)
-        return self.site.servlet_url(call.servlet), encode_form(call, self.site)
+        url = self._urls.get(call.servlet)
+        if url is None:
+            url = self._urls[call.servlet] = httpx.URL(self.site.servlet_url(call.servlet))
+        return url, self._encode(call)
 
     def _reply(self, call: Call, response: httpx.Response) -> dict[str, Any]:
         return parse_reply(call, response.status_code, response.content, self.site.credentials.redact)
@@ -102,7 +103,8 @@ class LuminateClient(_Base):
 
     def __init__(self, site: SiteConfig, **kwargs: Any) -> None:
         super().__init__(site, **kwargs)
-        self._http = httpx.Client(timeout=self._timeout(), limits=self._limits(), follow_redirects=False)
+        limits = httpx.Limits(max_connections=site.concurrency, max_keepalive_connections=site.concurrency)
+        self._http = httpx.Client(timeout=self._timeout(), limits=limits, follow_redirects=False)
 
     def _exchange(self, call: Call) -> dict[str, Any]:
         wait = self.limiter.reserve()
@@ -147,7 +149,7 @@ class AsyncLuminateClient(_Base):
 
     def __init__(self, site: SiteConfig, **kwargs: Any) -> None:
         super().__init__(site, **kwargs)
-        self._http = httpx.AsyncClient(timeout=self._timeout(), limits=self._limits(), follow_redirects=False)
+        self._lanes = _Lanes(site.concurrency, self._timeout())
 
     async def _exchange(self, call: Call) -> dict[str, Any]:
         wait = self.limiter.reserve()
@@ -155,7 +157,7 @@ class AsyncLuminateClient(_Base):
             await asyncio.sleep(wait)
         url, body = self._request(call)
         try:
-            response = await self._http.post(url, content=body, headers=_HEADERS)
+            response = await self._lanes.post(url, body)
         except httpx.HTTPError as exc:
             raise transport_error(call, exc, self.site.credentials.redact) from None
         return self._reply(call, response)
@@ -189,8 +191,8 @@ class AsyncLuminateClient(_Base):
     ) -> AsyncIterator[UserResult]:
         """getUser for every id in ``ids``, yielding a :class:`UserResult` per id as replies arrive.
 
-        At most ``concurrency`` requests are in flight (default and ceiling: the site's, which sizes the
-        connection pool), paced by the site's rate limit; ``ids`` is read lazily, so memory stays flat
+        At most ``concurrency`` requests are in flight (default and ceiling: the site's, which bounds the
+        client's connections), paced by the site's rate limit; ``ids`` is read lazily, so memory stays flat
         however many there are. A record-level or
         exhausted transient error is yielded for its id and the stream goes on; a :class:`RunLevelError`
         cancels what is in flight and is raised. Results come in completion order, not input order.
@@ -239,13 +241,59 @@ class AsyncLuminateClient(_Base):
         return UserResult(cons_id=cons_id, record=record)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._lanes.aclose()
 
     async def __aenter__(self) -> AsyncLuminateClient:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+
+class _Lanes:
+    """Up to ``size`` keep-alive connections, each in an HTTP client of its own, one exchange at a time.
+
+    One pooled client with ``size`` connections would do the same, but httpx's pool probes every one of
+    its connections (a socket check each) for every request, so the client's CPU per request grew with
+    the pool; a lane's pool holds one connection, so that check stays at one. The semaphore keeps the
+    site's bound on connections and requests in flight, whoever sends them. A lane whose connection broke
+    simply reconnects on its next request.
+    """
+
+    def __init__(self, size: int, timeout: httpx.Timeout) -> None:
+        self._slots = asyncio.Semaphore(size)
+        self._timeout = timeout
+        # Loading the CA bundle costs tens of milliseconds, so every lane shares one context.
+        self._ssl = httpx.create_ssl_context()
+        self._idle: list[httpx.AsyncClient] = []
+        self._every: list[httpx.AsyncClient] = []
+        self._closed = False
+
+    async def post(self, url: httpx.URL, body: bytes) -> httpx.Response:
+        async with self._slots:
+            if self._closed:
+                raise RuntimeError("the Luminate client is closed")
+            # Last in, first out: a light load keeps reusing the same warm connections.
+            lane = self._idle.pop() if self._idle else self._open()
+            try:
+                return await lane.post(url, content=body, headers=_HEADERS)
+            finally:
+                self._idle.append(lane)
+
+    def _open(self) -> httpx.AsyncClient:
+        lane = httpx.AsyncClient(
+            timeout=self._timeout,
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
+            follow_redirects=False,
+            verify=self._ssl,
+        )
+        self._every.append(lane)
+        return lane
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for lane in self._every:
+            await lane.aclose()
 
 
 async def _aiter(ids: Iterable[Any] | AsyncIterable[Any]) -> AsyncIterator[Any]:

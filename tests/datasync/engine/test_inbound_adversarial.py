@@ -419,14 +419,6 @@ def test_deactivation_mid_run_pauses_and_reactivation_finishes_the_same_run(
     assert welcomes() == 6
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "inbound._apply_chunk: a dry run passes earlier={} (no _claims_of_earlier_chunks) and writes no profiles, "
-        "so two records claiming one number in different chunks are both previewed as Created where the real "
-        "run reports the older one Skipped Members and the newer one Updated"
-    ),
-)
 def test_a_dry_run_reports_what_the_real_run_then_does(
     make_integration, simulator, organization, paths, small_chunks
 ):
@@ -453,6 +445,117 @@ def test_a_dry_run_reports_what_the_real_run_then_does(
     assert expected[older] == "Skipped Members" and expected[stop_match] == "Updated"
     assert {cons: record.category for cons, record in rows(preview).items()} == expected
     assert preview.counts == real.counts
+
+
+def _mover_and_claimer(sim, integration):
+    """The mover's number changes to one a newer constituent also has, two chunks later."""
+    mover = add(sim, "mover@example.org", "2025550110", first="Mover")
+    publish(sim)
+    sync(integration)
+    change(sim, mover, mobile_phone="2025550111")
+    claimer = add(sim, "claimer@example.org", "2025550111", first="Claimer")
+    return [mover, *_constituents(sim, 3, start=10), claimer]
+
+
+def _newer_first(sim, integration):
+    """The newer claim comes first: the older record, two chunks later, takes nothing."""
+    older = add(sim, "older@example.org", "2025550112", first="Older", last="Smith")
+    newer = add(sim, "newer@example.org", "2025550112", first="Newer")
+    return [newer, *_constituents(sim, 3, start=13), older]
+
+
+def _number_freed_then_taken(sim, integration):
+    """A linked constituent moves off a number an earlier chunk frees; a later record has that number."""
+    leaver = add(sim, "leaver@example.org", "2025550113", first="Leaver")
+    publish(sim)
+    sync(integration)
+    change(sim, leaver, mobile_phone="2025550114")
+    taker = add(sim, "taker@example.org", "2025550113", first="Taker", last="")
+    return [leaver, *_constituents(sim, 3, start=16), taker]
+
+
+def _four_claims(sim, integration):
+    """Four constituents of one number, each newer than the last, in four chunks: the second changes no
+    field (the same person entered twice), the third leaves one empty, the fourth changes them all."""
+    claims = [
+        add(sim, email, "2025550115", first=first, last=last)
+        for email, first, last in [
+            ("same@example.org", "Sam", "Lee"),
+            ("same@example.org", "Sam", "Lee"),
+            ("third@example.org", "Third", ""),
+            ("fourth@example.org", "Fourth", "Ng"),
+        ]
+    ]
+    return [
+        claims[0],
+        *_constituents(sim, 2, start=19),
+        claims[1],
+        *_constituents(sim, 2, start=21),
+        claims[2],
+        *_constituents(sim, 2, start=23),
+        claims[3],
+    ]
+
+
+@pytest.mark.parametrize("night", [_mover_and_claimer, _newer_first, _number_freed_then_taken, _four_claims])
+def test_a_preview_reports_each_row_as_the_real_run_then_writes_it(
+    make_integration, simulator, small_chunks, night
+):
+    integration = make_integration("liberal")
+    publish_rows(simulator, [{"CONS_ID": c} for c in night(simulator, integration)])
+
+    preview = sync(integration, dry_run=True)
+    real = sync(integration)
+
+    def report(run):
+        return {c: (r.category, r.reason, r.changes) for c, r in rows(run).items()}
+
+    assert report(preview) == report(real)
+    assert (preview.counts, preview.would_text_without_opt_in) == (
+        real.counts,
+        real.would_text_without_opt_in,
+    )
+
+
+def test_a_record_luminate_did_not_answer_for_keeps_its_number_and_its_error(
+    make_integration, simulator, small_chunks
+):
+    integration = make_integration("liberal", api_concurrency=1)
+    holder = add(simulator, "holder@example.org", "2025550116")
+    publish(simulator)
+    sync(integration)
+    newer = add(simulator, "newer@example.org", "2025550116")
+    filler = [{"CONS_ID": c} for c in _constituents(simulator, 3, start=30)]
+    publish_rows(
+        simulator,
+        [{"CONS_ID": holder}, *filler, {"CONS_ID": newer, "MODIFY_DATE": "2030-01-01 00:00:00"}],
+        ("CONS_ID", "MODIFY_DATE"),
+    )
+    simulator.faults.inject("getUser", "error", code=1, count=3)
+
+    run = sync(integration)
+
+    assert category(run, holder) == "Unable to Update" and run.status == SyncRun.Status.PARTIAL
+    assert category(run, newer) == "Skipped Members", "its number is linked to another constituent (row 12)"
+    assert linked(holder).phone_number == "+12025550116"
+    assert LinkSnapshot.objects.get(constituent_id=holder).profile_id == linked(holder).pk
+
+
+def test_a_preview_also_reads_the_constituents_the_real_run_carries_over(make_integration, simulator):
+    integration = make_integration("liberal", api_concurrency=1)
+    unanswered = add(simulator, "late@example.org", "2025550117")
+    publish(simulator)
+    simulator.faults.inject("getUser", "error", code=1, count=3)
+    assert category(sync(integration), unanswered) == "Unable to Update"
+    next_day(simulator)
+    tonight = _constituents(simulator, 1, start=40)
+    publish_rows(simulator, [{"CONS_ID": c} for c in tonight])
+
+    preview = sync(integration, dry_run=True)
+    real = sync(integration)
+
+    assert set(rows(real)) == {unanswered, *tonight}, "the real run retries the unanswered one (row 4)"
+    assert {c: r.category for c, r in rows(preview).items()} == {c: r.category for c, r in rows(real).items()}
 
 
 # --- consent when other rules would skip the record -----------------------------------------------------
@@ -539,13 +642,6 @@ def test_a_withdrawal_applies_even_when_a_newer_record_of_the_run_claims_the_new
     assert synced_status(old, paths) == Subscription.Status.OPTED_OUT, "consent wins over the claim"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "mapping._email turns an invalid address into '' so policy._ineligible reports 'No email address in "
-        "Luminate' without quoting the value; Incoming has no email_problem (like phone_problem) to carry it"
-    ),
-)
 def test_an_invalid_email_is_reported_with_its_value(make_integration, simulator):
     integration = file_mode(make_integration("liberal"))
     publish_rows(
@@ -562,15 +658,6 @@ def test_an_invalid_email_is_reported_with_its_value(make_integration, simulator
     assert not Profile.objects.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a file ID '001000101' is kept as is (inbound._ChunkWriter._key keeps it apart from '1000101') while "
-        "mapping.from_api takes getUser's cons_id '1000101': the profile is linked to '1000101' and the "
-        "LinkSnapshot/report row are keyed '001000101', so the next run by that ID is Skipped Members and row "
-        "10 never sees a withdrawal"
-    ),
-)
 def test_a_zero_padded_constituent_id_links_and_snapshots_the_same_id(make_integration, simulator):
     integration = make_integration("liberal")
     cons = add(simulator, "padded@example.org", "2025550199")
@@ -585,15 +672,6 @@ def test_a_zero_padded_constituent_id_links_and_snapshots_the_same_id(make_integ
     assert set(profiles) <= set(reported)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "inbound._apply_chunk 'displaced': when a newer record in a later chunk wins a number an older record "
-        "took in an earlier chunk, the older record's report row is rewritten to Skipped Members (profile "
-        "None, changes {}) although its writes stay: here its link moved off its old profile and that profile "
-        "was opted out, and the report no longer says so"
-    ),
-)
 def test_a_displaced_record_is_reported_with_what_it_changed(
     make_integration, simulator, paths, small_chunks
 ):

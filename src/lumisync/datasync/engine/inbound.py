@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import logging
 import math
 import threading
@@ -21,10 +22,11 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, TextField, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from lumisync.core import bulk
@@ -41,6 +43,7 @@ from lumisync.datasync.engine.policy import (
     Snapshot,
     decide,
     withdrawal,
+    wrote_beyond_its_number,
 )
 from lumisync.datasync.models import (
     AuditEntry,
@@ -212,7 +215,7 @@ def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> Non
     integration = context.integration
     if options.only_ids:
         writer = _ChunkWriter(run)
-        for cons_id in options.only_ids:
+        for cons_id in dict.fromkeys(mapping.constituent_id(cons_id) for cons_id in options.only_ids):
             writer.add(Fetched(cons_id))
         writer.finish([])
         return
@@ -262,8 +265,8 @@ class _ChunkWriter:
 
     @staticmethod
     def _key(cons_id: str) -> Any:
-        # A number takes half the memory of its text; "007" stays text so it never meets "7".
-        return int(cons_id) if cons_id.isdigit() and cons_id[0] != "0" else cons_id
+        # A number takes half the memory of its text (IDs come here canonical: no leading zeros).
+        return int(cons_id) if cons_id.isascii() and cons_id.isdigit() else cons_id
 
     def __contains__(self, cons_id: str) -> bool:
         return self._key(cons_id) in self.seen
@@ -380,9 +383,10 @@ def _prepare_from(context, run, options, readers, files) -> None:
                 writer.add_bad(row)
                 continue
             donation = _donation(context, row)
-            item = writer.get(row.cons_id)
+            cons_id = mapping.constituent_id(row.cons_id)
+            item = writer.get(cons_id)
             if item is None:
-                item = Fetched(row.cons_id, modified_at=row.modify_time)
+                item = Fetched(cons_id, modified_at=row.modify_time)
                 if file_mode:
                     item.incoming = mapping.from_file(context.plan, row)
                     item.source = SyncRecord.Source.FILE
@@ -390,26 +394,27 @@ def _prepare_from(context, run, options, readers, files) -> None:
                     item.donations.append(donation)
                 writer.add(item)
                 continue
-            repeat = Fetched(
-                row.cons_id, donations=[donation] if donation else [], modified_at=row.modify_time
-            )
+            repeat = Fetched(cons_id, donations=[donation] if donation else [], modified_at=row.modify_time)
             if file_mode:
                 repeat.incoming = mapping.from_file(context.plan, row)
                 repeat.source = SyncRecord.Source.FILE
             _merge(item, repeat)
+    # A preview reads what the real run would add as well, and takes nothing over.
     abandoned: list[int] = []
-    if not options.dry_run:
-        for chunk in _abandoned_chunks(context.integration):
-            abandoned.append(chunk)
-            for item in _load(chunk):
-                if item.cons_id not in writer:
-                    writer.add(item)
-        for cons_id in _carried_over(context.integration):
-            if cons_id not in writer:
-                writer.add(Fetched(cons_id))
-        for cons_id in _due_for_reconciliation(context.integration, exclude=writer):
+    for chunk in _abandoned_chunks(context.integration):
+        abandoned.append(chunk)
+        for item in _load(chunk):
+            if item.cons_id not in writer:
+                writer.add(item)
+    for cons_id in _carried_over(context.integration):
+        if cons_id not in writer:
             writer.add(Fetched(cons_id))
-    writer.finish(files if not options.dry_run else [], abandoned)
+    for cons_id in _due_for_reconciliation(context.integration, exclude=writer):
+        writer.add(Fetched(cons_id))
+    if options.dry_run:
+        writer.finish([], [])
+    else:
+        writer.finish(files, abandoned)
 
 
 def _donation(context: SyncContext, row: Row) -> dict[str, str] | None:
@@ -465,6 +470,7 @@ def _item_json(item: Fetched) -> Any:
             "phone_raw": incoming.phone_raw,
             "phone": incoming.phone,
             "phone_problem": incoming.phone_problem,
+            "email_problem": incoming.email_problem,
             "opted_in": incoming.opted_in,
             "modified_at": incoming.modified_at.isoformat() if incoming.modified_at else None,
         }
@@ -492,6 +498,8 @@ def _item_from_json(value: Any) -> Fetched:
             phone_problem=data["phone_problem"],
             opted_in=data["opted_in"],
             modified_at=datetime.fromisoformat(data["modified_at"]) if data["modified_at"] else None,
+            # Absent from chunks prepared before the field existed (a run resumed across an upgrade).
+            email_problem=data.get("email_problem"),
         )
         item.source = SyncRecord.Source.FILE
     return item
@@ -574,12 +582,13 @@ class _Reader:
 def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) -> None:
     chunks = list(run.chunks.filter(done=False).order_by("position").values_list("pk", flat=True))
     reader = _Reader(context) if chunks else None
+    foreseen = _Foreseen(run) if run.dry_run else None
     try:
         pending = reader.read(_load(chunks[0])) if chunks else None
         for index, chunk in enumerate(chunks):
             items = pending.result()
             pending = reader.read(_load(chunks[index + 1])) if index + 1 < len(chunks) else None
-            _apply_chunk(context, run, chunk, items, reader, dry_run=run.dry_run)
+            _apply_chunk(context, run, chunk, items, reader, foreseen)
             lease.renew()
             run.refresh_from_db(fields=["done", "counts"])
             if options.progress:
@@ -642,7 +651,10 @@ class _Outcome:
     profile: Profile | None = None
 
 
-def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader, *, dry_run: bool) -> None:
+def _apply_chunk(
+    context, run, chunk: int, items: list[Fetched], reader: _Reader, foreseen: _Foreseen | None
+) -> None:
+    """Decide the chunk's records and apply them; a preview (``foreseen`` given) writes only its report."""
     organization = context.organization
     records = [item for item in items if item.error is None and item.incoming is not None]
     ids = [item.cons_id for item in items]
@@ -659,9 +671,12 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
         for s in LinkSnapshot.objects.filter(integration=context.integration, constituent_id__in=ids)
     }
     subscriptions = subscriber_services.load_subscriptions(profiles.values())
+    at_phone = {phone: _existing(profile, subscriptions, context) for phone, profile in by_phone.items()}
+    if foreseen is not None:
+        at_phone.update(foreseen.profiles_at(phones, by_phone))
     winners = _phone_claims(records)
-    earlier = {} if dry_run else _claims_of_earlier_chunks(context, run, by_phone, records)
-    displaced: list[tuple[_Claim, str]] = []
+    earlier = _claims_of_earlier_chunks(context, run, at_phone, records, foreseen)
+    displaced: list[tuple[_Claim, str, str]] = []
 
     outcomes: list[_Outcome] = []
     for item in items:
@@ -678,11 +693,10 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
             _lost_claim(outcome, context, subscriptions, linked, snapshot, winners[record.phone])
             continue
         claim = earlier.get(record.phone) if record.phone else None
-        if claim is not None and claim.key >= _claim_key(record):
+        if claim is not None and claim.key >= _claim_key(record.cons_id, record.modified_at):
             _lost_claim(outcome, context, subscriptions, linked, snapshot, claim.cons_id)
             continue
-        matched = by_phone.get(record.phone) if record.phone else None
-        matched_as = _existing(matched, subscriptions, context)
+        matched_as = at_phone.get(record.phone) if record.phone else None
         if claim is not None:
             matched_as = dataclasses.replace(matched_as, constituent_id=None)
         decision = decide(
@@ -696,30 +710,24 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
         if claim is not None and (decision.create or decision.link):
             # An older record of this run took the number in an earlier chunk: this newer one wins it. A
             # newer record that takes nothing (not imported, skipped) leaves the older one's outcome as is.
-            displaced.append((claim, _claim_reason(record.cons_id, record.phone)))
+            displaced.append((claim, record.cons_id, record.phone))
         outcome.decision = decision
         outcome.category = decision.category
         outcome.reason = decision.reason
         outcome.profile = profiles.get(decision.profile_id) if decision.profile_id else linked
 
     with transaction.atomic():
-        if not dry_run:
+        if foreseen is None:
             _apply_decisions(context, run, outcomes, profiles, subscriptions)
             _carry_over(context.integration, outcomes)
+        else:
+            foreseen.add(context, outcomes, by_link, at_phone, subscriptions)
         _report(run, outcomes)
         counts: dict[str, int] = {}
         for outcome in outcomes:
             counts[str(outcome.category)] = counts.get(str(outcome.category), 0) + 1
-        for claim, reason in displaced:
-            SyncRecord.objects.filter(run=run, constituent_id=claim.cons_id).update(
-                category=Category.SKIPPED_MEMBERS, reason=reason, profile=None, changes={}
-            )
-            LinkSnapshot.objects.filter(integration=context.integration, constituent_id=claim.cons_id).update(
-                profile=None
-            )
-            counts[claim.category] = counts.get(claim.category, 0) - 1
-            skipped = Category.SKIPPED_MEMBERS.value
-            counts[skipped] = counts.get(skipped, 0) + 1
+        for claim, winner, phone in displaced:
+            _displace(context, run, claim, winner, phone, counts, dry_run=foreseen is not None)
         locked = SyncRun.objects.select_for_update().get(pk=run.pk)
         locked.done += len(outcomes)
         for category, number in counts.items():
@@ -734,6 +742,31 @@ def _apply_chunk(context, run, chunk: int, items: list[Fetched], reader: _Reader
         )
         locked.save(update_fields=["done", "counts", "would_text_without_opt_in"])
         InboundChunk.objects.filter(pk=chunk).update(done=True, constituent_ids=[])
+
+
+def _displace(
+    context, run, claim: _Claim, winner: str, phone: str, counts: dict[str, int], *, dry_run: bool
+) -> None:
+    """A newer record of this chunk took ``phone`` from the older record of an earlier chunk that ``claim``
+    names. When all the older record did is now the newer one's (the profile at that number, which it
+    created, linked or updated), it is Skipped Members as if the two had met in one chunk. When it also
+    changed another profile (moved its link off it, opted it out), those writes stay, so its row keeps
+    what it did and says where the number went."""
+    taken = f"{_claim_reason(winner, phone)} The link moved to it."
+    rows = SyncRecord.objects.filter(run=run, constituent_id=claim.cons_id)
+    if claim.wrote_elsewhere:
+        rows.update(
+            reason=Concat(F("reason"), Value(f" Later in this run: {taken}"), output_field=TextField())
+        )
+    else:
+        rows.update(category=Category.SKIPPED_MEMBERS, reason=taken, profile=None, changes={})
+        counts[claim.category] = counts.get(claim.category, 0) - 1
+        skipped = Category.SKIPPED_MEMBERS.value
+        counts[skipped] = counts.get(skipped, 0) + 1
+    if not dry_run:
+        LinkSnapshot.objects.filter(integration=context.integration, constituent_id=claim.cons_id).update(
+            profile=None
+        )
 
 
 def _lost_claim(outcome: _Outcome, context, subscriptions, linked, snapshot, winner: str) -> None:
@@ -763,11 +796,11 @@ def _error_outcome(item: Fetched) -> tuple[str, str]:
     return Category.PROCESSING_ERROR, f"Luminate refused to read constituent {item.cons_id}: {error}"
 
 
-def _claim_key(record: Incoming) -> tuple[float, int]:
+def _claim_key(cons_id: str, modified_at: datetime | None) -> tuple[float, int]:
     """Of two records claiming one mobile number, the greater key wins: newer modification, then higher ID."""
     return (
-        record.modified_at.timestamp() if record.modified_at else float("-inf"),
-        int(record.cons_id) if record.cons_id.isdigit() else 0,
+        modified_at.timestamp() if modified_at else float("-inf"),
+        int(cons_id) if cons_id.isascii() and cons_id.isdigit() else 0,
     )
 
 
@@ -782,7 +815,7 @@ def _phone_claims(records: Iterable[Fetched]) -> dict[str, str]:
         record = item.incoming
         if not record.phone:
             continue
-        key = _claim_key(record)
+        key = _claim_key(record.cons_id, record.modified_at)
         if record.phone not in best or key > best[record.phone][0]:
             best[record.phone] = (key, record.cons_id)
     return {phone: cons_id for phone, (_key, cons_id) in best.items()}
@@ -793,38 +826,207 @@ class _Claim:
     cons_id: str
     key: tuple[float, int]
     category: str
+    # Its decision also moved a link off another profile or opted a profile out (writes that stay).
+    wrote_elsewhere: bool
 
 
 def _claims_of_earlier_chunks(
-    context, run: SyncRun, by_phone: dict[str, Profile], records
+    context, run: SyncRun, at_phone: dict[str, Existing], records, foreseen: _Foreseen | None
 ) -> dict[str, _Claim]:
     """Mobile numbers of this chunk that a constituent processed earlier in this run took: the outcome must
     not depend on which chunk a record fell in, so the newer of the two wins whatever the order."""
     here = {item.cons_id for item in records}
     owners = {
         profile.constituent_id: phone
-        for phone, profile in by_phone.items()
+        for phone, profile in at_phone.items()
         if profile.constituent_id and profile.constituent_id not in here
     }
     if not owners:
         return {}
-    processed = dict(
-        SyncRecord.objects.filter(run=run, constituent_id__in=list(owners)).values_list(
-            "constituent_id", "category"
+    # A record Luminate did not answer for claims nothing: its number tonight is unknown.
+    processed = {
+        cons_id: (category, reason)
+        for cons_id, category, reason in SyncRecord.objects.filter(run=run, constituent_id__in=list(owners))
+        .exclude(category__in=[Category.UNABLE_TO_UPDATE, Category.PROCESSING_ERROR])
+        .values_list("constituent_id", "category", "reason")
+    }
+    linked = {}
+    if foreseen is not None:
+        for cons_id in processed:
+            snapshot = foreseen.snapshot_of(cons_id, owners[cons_id])
+            if snapshot is not None:
+                linked[cons_id] = snapshot
+    unknown = [cons_id for cons_id in processed if cons_id not in linked]
+    if unknown:
+        linked.update(
+            (cons_id, (phone, modified_at))
+            for cons_id, phone, modified_at in LinkSnapshot.objects.filter(
+                integration=context.integration, constituent_id__in=unknown
+            ).values_list("constituent_id", "phone", "modified_at")
         )
-    )
     claims = {}
-    for snapshot in LinkSnapshot.objects.filter(
-        integration=context.integration, constituent_id__in=list(processed)
-    ):
-        phone = owners[snapshot.constituent_id]
-        if snapshot.phone == phone:
-            key = (
-                snapshot.modified_at.timestamp() if snapshot.modified_at else float("-inf"),
-                int(snapshot.constituent_id) if snapshot.constituent_id.isdigit() else 0,
+    for cons_id, (phone, modified_at) in linked.items():
+        if phone == owners[cons_id]:
+            category, reason = processed[cons_id]
+            claims[phone] = _Claim(
+                cons_id, _claim_key(cons_id, modified_at), category, wrote_beyond_its_number(reason)
             )
-            claims[phone] = _Claim(snapshot.constituent_id, key, processed[snapshot.constituent_id])
     return claims
+
+
+class _Changed(NamedTuple):
+    """A stored profile as a preview's earlier chunks would have changed it (or a new one, once another
+    record took it over)."""
+
+    profile_id: int
+    constituent_id: str | None
+    synced_status: str
+    opted_out_globally: bool
+    updated_at: datetime | None
+    # None: the stored profile's fields; a constituent ID: those fields (a new profile's are empty) with
+    # the changes of that constituent's report row of the preview; a dict: the fields themselves.
+    fields: str | dict[str, str] | None
+
+
+class _Foreseen:
+    """What a preview's earlier chunks would have written that its later chunks read back.
+
+    The real run reads back, in each chunk, what its earlier chunks wrote: the profiles created, linked,
+    unlinked, updated or opted out at the mobile numbers the chunk's records claim, and the link snapshot
+    that says which record of the run holds each number. A preview writes neither, so it keeps them here
+    and each of its chunks decides on what the real run would find. Kept small, for a preview of a whole
+    initial load: per number a record would hold, its constituent, modify time and (for a new profile)
+    subscription; a new profile's fields are read back from its report row when a later record claims
+    the number.
+    """
+
+    def __init__(self, run: SyncRun):
+        self.run = run
+        # By number: the record whose link snapshot holds it, its modify time, and the subscription of
+        # the profile it created there (None when it created none).
+        self.holds: dict[str, tuple[str, datetime | None, str | None]] = {}
+        self.changed: dict[str, _Changed] = {}
+        self._new_ids = itertools.count(-1, -1)
+
+    def snapshot_of(self, cons_id: str, phone: str) -> tuple[str, datetime | None] | None:
+        """The phone and modify time of the link snapshot the real run would have saved for ``cons_id``,
+        when it is the one holding ``phone``."""
+        held = self.holds.get(phone)
+        return (phone, held[1]) if held is not None and held[0] == cons_id else None
+
+    def profiles_at(self, phones: Iterable[str], stored: dict[str, Profile]) -> dict[str, Existing]:
+        found: dict[str, tuple[_Changed, dict[str, str]]] = {}
+        for phone in phones:
+            if phone in self.changed:
+                entry = self.changed[phone]
+            elif phone in self.holds and self.holds[phone][2] is not None:
+                cons_id, _modified, status = self.holds[phone]
+                entry = _Changed(next(self._new_ids), cons_id, status, False, None, cons_id)
+            else:
+                continue
+            base = {name: getattr(stored[phone], name) for name in PROFILE_FIELDS} if phone in stored else {}
+            found[phone] = (entry, base)
+        rows = {entry.fields for entry, _base in found.values() if isinstance(entry.fields, str)}
+        changes = (
+            dict(
+                SyncRecord.objects.filter(run=self.run, constituent_id__in=rows).values_list(
+                    "constituent_id", "changes"
+                )
+            )
+            if rows
+            else {}
+        )
+        profiles = {}
+        for phone, (entry, base) in found.items():
+            if isinstance(entry.fields, dict):
+                fields = entry.fields
+            else:
+                fields = {**dict.fromkeys(PROFILE_FIELDS, ""), **base}
+                if entry.fields is not None:
+                    fields.update((name, new) for name, (_old, new) in changes[entry.fields].items())
+            profiles[phone] = Existing(
+                profile_id=entry.profile_id,
+                constituent_id=entry.constituent_id,
+                phone=phone,
+                fields=fields,
+                opted_out_globally=entry.opted_out_globally,
+                synced_status=entry.synced_status,
+                updated_at=entry.updated_at,
+            )
+        return profiles
+
+    def add(self, context: SyncContext, outcomes: list[_Outcome], by_link, at_phone, subscriptions) -> None:
+        """What :func:`_apply_decisions` and :func:`_save_snapshots` would write for ``outcomes``."""
+        state = {profile.profile_id: profile for profile in at_phone.values()}
+        for profile in by_link.values():
+            state.setdefault(profile.pk, _existing(profile, subscriptions, context))
+        # How each profile's fields are kept (see _Changed.fields).
+        source: dict[int, str | dict[str, str] | None] = {}
+        for phone, profile in at_phone.items():
+            if phone in self.changed:
+                source[profile.profile_id] = self.changed[phone].fields
+            elif profile.profile_id < 0:
+                source[profile.profile_id] = profile.constituent_id
+        touched: dict[int, Existing] = {}
+
+        def change(profile: Existing, **values) -> None:
+            kept = source.get(profile.profile_id)
+            if isinstance(kept, str) and values.get("constituent_id", kept) != kept:
+                # The report row of the record the link moves away from may be rewritten (_displace).
+                source[profile.profile_id] = dict(profile.fields)
+            state[profile.profile_id] = touched[profile.profile_id] = dataclasses.replace(profile, **values)
+
+        decided = [outcome for outcome in outcomes if outcome.decision is not None]
+        writes = [outcome for outcome in decided if outcome.decision.writes]
+        for outcome in writes:
+            if outcome.decision.unlink_profile_id:
+                change(state[outcome.decision.unlink_profile_id], constituent_id=None)
+        now = timezone.now()
+        created: dict[str, str] = {}
+        for outcome in writes:
+            decision = outcome.decision
+            record = outcome.item.incoming
+            values = {name: new for name, (_old, new) in decision.field_changes.items()}
+            status = "never"
+            if decision.subscribe_path is not None:
+                path = context.paths_by_id[decision.subscribe_path.path_id]
+                if path.active:
+                    status = "pending" if path.requires_confirmation else "active"
+            if decision.create:
+                created[record.phone] = status
+            elif decision.profile_id is not None:
+                profile = state[decision.profile_id]
+                update: dict[str, Any] = {}
+                if values:
+                    before = source.get(profile.profile_id)
+                    source[profile.profile_id] = (
+                        record.cons_id if before is None else {**profile.fields, **values}
+                    )
+                    update["fields"] = {**profile.fields, **values}
+                if decision.link:
+                    update["constituent_id"] = record.cons_id
+                if decision.subscribe_path is not None:
+                    update["synced_status"] = status
+                if update:
+                    change(profile, **update)
+            if decision.withdraw_profile_id:
+                withdrawn = state[decision.withdraw_profile_id]
+                if withdrawn.synced_status != "never":
+                    change(withdrawn, synced_status="opted_out")
+        for outcome in decided:
+            snapshot = outcome.decision.next_snapshot
+            if snapshot is not None and snapshot.phone:
+                status = created.get(snapshot.phone) if outcome.decision.create else None
+                self.holds[snapshot.phone] = (outcome.item.cons_id, snapshot.modified_at, status)
+        for profile in touched.values():
+            self.changed[profile.phone] = _Changed(
+                profile.profile_id,
+                profile.constituent_id,
+                profile.synced_status,
+                profile.opted_out_globally,
+                profile.updated_at or now,
+                source.get(profile.profile_id),
+            )
 
 
 def _synced_status(profile: Profile, subscriptions, context: SyncContext) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from lumisync.datasync.engine.policy import PROFILE_FIELDS, Incoming
+from lumisync.datasync.engine.policy import PROFILE_FIELDS, Incoming, quoted
 from lumisync.luminate.files import Row, column_key
 from lumisync.subscribers.phones import InvalidPhoneNumber, NotAMobileNumber, normalize_mobile
 from lumisync.subscribers.services import normalize_email
@@ -72,22 +72,32 @@ def _phone(raw: str, region: str) -> tuple[str | None, str | None]:
         return None, f"The mobile number {raw!r} is not a valid number for region {region}."
 
 
-def _email(raw: str) -> str:
+def _email(raw: str) -> tuple[str, str | None]:
     try:
-        return normalize_email(raw)
+        return normalize_email(raw), None
     except ValueError:
-        return ""
+        # The value is not written anywhere, so the reason is the only place that can show it.
+        return "", f"The email address {quoted(raw)} is not valid (email is required)."
+
+
+def constituent_id(raw: str) -> str:
+    """The one form of a constituent ID: Luminate's IDs are numbers, so a file's '001000101' and getUser's
+    '1000101' must name the same link, snapshot and report row."""
+    value = raw.strip()
+    if value.isascii() and value.isdigit():
+        return value.lstrip("0") or "0"
+    return value
 
 
 def _incoming(plan: MappingPlan, cons_id: str, get, modified_at: datetime | None, centers) -> Incoming:
     fields = {column.attribute: _text(get(column)) for column in plan.profile}
     for name in PROFILE_FIELDS:
         fields.setdefault(name, "")
-    fields["email"] = _email(fields["email"])
+    fields["email"], email_problem = _email(fields["email"])
     phone_raw = _text(get(plan.phone))
     phone, problem = _phone(phone_raw, plan.region)
     return Incoming(
-        cons_id=cons_id,
+        cons_id=constituent_id(cons_id),
         fields=fields,
         phone_raw=phone_raw,
         phone=phone,
@@ -95,6 +105,7 @@ def _incoming(plan: MappingPlan, cons_id: str, get, modified_at: datetime | None
         opted_in=_boolean(get(plan.opt_in)),
         centers=frozenset(centers),
         modified_at=modified_at,
+        email_problem=email_problem,
     )
 
 

@@ -54,7 +54,8 @@ class Incoming:
     """One Luminate record after mapping.
 
     ``phone`` is the E.164 mobile number when the raw value is a valid mobile for the organization's
-    region; otherwise ``phone_problem`` says why not (quoting the value).
+    region; otherwise ``phone_problem`` says why not (quoting the value). An email that is not a valid
+    address is left empty in ``fields`` and ``email_problem`` says why (quoting it).
     """
 
     cons_id: str
@@ -65,6 +66,7 @@ class Incoming:
     opted_in: bool
     centers: frozenset[str] = frozenset()
     modified_at: datetime | None = None
+    email_problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,18 @@ class Decision:
         )
 
 
+# The reasons of the decisions that change a profile other than the one at the record's mobile number
+# (the link moved off it) or opt a profile out. A report row keeps nothing else of its decision, and the
+# engine must tell such a row from the others when a later record of the run takes that number.
+LINK_MOVED = "the link moved and the old number was opted out of the synced campaigns"
+OPT_IN_WITHDRAWN = "Luminate opt-in withdrawn: opted out of the synced campaigns"
+
+
+def wrote_beyond_its_number(reason: str) -> bool:
+    """Whether the decision with this reason moved a link off a profile or opted one out."""
+    return LINK_MOVED in reason or OPT_IN_WITHDRAWN in reason
+
+
 def decide(
     rules: Rules,
     record: Incoming,
@@ -175,7 +189,7 @@ def _ineligible(rules: Rules, record: Incoming, withdrawn: bool) -> str | None:
     if record.phone is None:
         return record.phone_problem or f"The mobile number {record.phone_raw!r} is not valid."
     if not record.fields.get("email", "").strip():
-        return "No email address in Luminate (email is required)."
+        return record.email_problem or "No email address in Luminate (email is required)."
     if rules.sync_type == "conservative" and not record.opted_in and not withdrawn:
         return "Not opted in to SMS in Luminate (Conservative sync)."
     for name in sorted(rules.required_fields):
@@ -185,11 +199,16 @@ def _ineligible(rules: Rules, record: Incoming, withdrawn: bool) -> str | None:
     for name, limit in sorted(rules.field_limits.items()):
         value = values.get(name, "")
         if len(value) > limit:
-            quoted = repr(value) if len(value) <= 80 else f"{value[:80]!r}…"
             return (
-                f"The {name} {quoted} is {len(value)} characters long; this platform keeps at most {limit}."
+                f"The {name} {quoted(value)} is {len(value)} characters long; this platform keeps at most "
+                f"{limit}."
             )
     return None
+
+
+def quoted(value: str) -> str:
+    """A value for a reason: quoted, and cut short when long."""
+    return repr(value) if len(value) <= 80 else f"{value[:80]!r}…"
 
 
 def withdrawal(
@@ -205,7 +224,7 @@ def withdrawal(
 def _withdrawal_only(record: Incoming, linked: Existing, snapshot: Snapshot, problem: str) -> Decision:
     return Decision(
         Category.UPDATED,
-        f"Luminate opt-in withdrawn: opted out of the synced campaigns. Fields not updated: {problem}",
+        f"{OPT_IN_WITHDRAWN}. Fields not updated: {problem}",
         withdraw_profile_id=linked.profile_id,
         next_snapshot=Snapshot(snapshot.fields, False, snapshot.phone, record.modified_at),
     )
@@ -293,7 +312,7 @@ def _update(
         reasons.append(f"Linked to constituent {record.cons_id} by mobile number.")
     if withdrawn:
         decision.withdraw_profile_id = target.profile_id
-        reasons.append("Luminate opt-in withdrawn: opted out of the synced campaigns.")
+        reasons.append(f"{OPT_IN_WITHDRAWN}.")
     elif target.opted_out_globally or target.synced_status == "opted_out":
         reasons.append("Opted out on this platform: never re-subscribed by the sync.")
     elif target.synced_status == "never" and (rules.sync_type == "liberal" or record.opted_in):
@@ -385,6 +404,6 @@ def _moved(decision: Decision, record: Incoming, moved_from: Existing | None) ->
     decision.unlink_profile_id = moved_from.profile_id
     decision.withdraw_profile_id = moved_from.profile_id
     decision.reason = (
-        f"Mobile number changed in Luminate from {moved_from.phone} to {record.phone}: the link moved and the "
-        f"old number was opted out of the synced campaigns. " + decision.reason
+        f"Mobile number changed in Luminate from {moved_from.phone} to {record.phone}: {LINK_MOVED}. "
+        + decision.reason
     ).strip()
