@@ -32,15 +32,19 @@ def test_rows_get_their_keys_defaults_and_timestamps(organization, monkeypatch):
         assert not profile._state.adding
 
 
-def test_a_relation_given_as_an_object_saved_since_takes_its_key(organization):
-    profile = Profile(organization=organization, phone_number="+12025550150")
-    event = ConsentEvent(
-        organization=organization,
+def opt_out_of(profile: Profile) -> ConsentEvent:
+    return ConsentEvent(
+        organization=profile.organization,
         profile=profile,
         kind=ConsentEvent.Kind.OPT_OUT,
         channel=Channel.WEB,
         occurred_at=timezone.now(),
     )
+
+
+def test_a_relation_given_as_an_object_saved_since_takes_its_key(organization):
+    profile = Profile(organization=organization, phone_number="+12025550150")
+    event = opt_out_of(profile)
     bulk.create([profile])
 
     bulk.create([event])
@@ -49,14 +53,7 @@ def test_a_relation_given_as_an_object_saved_since_takes_its_key(organization):
 
 
 def test_a_relation_to_an_unsaved_object_is_refused_by_name(organization):
-    profile = Profile(organization=organization, phone_number="+12025550151")
-    event = ConsentEvent(
-        organization=organization,
-        profile=profile,
-        kind=ConsentEvent.Kind.OPT_OUT,
-        channel=Channel.WEB,
-        occurred_at=timezone.now(),
-    )
+    event = opt_out_of(Profile(organization=organization, phone_number="+12025550151"))
 
     with pytest.raises(ValueError, match=r"ConsentEvent\.profile .* unsaved Profile"):
         bulk.create([event])

@@ -7,9 +7,13 @@ import csv
 import io
 from pathlib import Path
 
+from django.utils import timezone
+
 from lumisync.datasync.engine.inbound import InboundOptions, run_inbound
 from lumisync.datasync.models import SyncRecord, SyncRun
 from lumisync.messaging.models import Message
+from lumisync.subscribers import services
+from lumisync.subscribers.models import Channel
 
 LUMINATE_WRITES = frozenset({"create", "update", "createOrUpdate", "logInteraction", "takeAction"})
 FILE_HEADINGS = ("CONS_ID", "PRIMARY_EMAIL", "FIRST_NAME", "LAST_NAME", "MOBILE_PHONE", "MODIFY_DATE")
@@ -30,6 +34,15 @@ def add(sim, email: str | None, phone: str | None, opted_in: bool = True, **fiel
     # The file writes modify times to the second: each edit gets a second of its own.
     sim.clock.advance(1)
     return sim.state.add_constituent(**values)
+
+
+def linked_caller(sim, organization, email: str, phone: str, legislator: str) -> str:
+    """A constituent whose linked profile has just called ``legislator``; returns the constituent ID."""
+    cons = sim.state.add_constituent(primary_email=email)
+    caller, _ = services.get_or_create_profile(organization, phone, channel=Channel.WEB)
+    services.update_profile_fields(caller, constituent_id=cons)
+    services.record_call(caller, alert_id="4001", recipient_name=legislator, started_at=timezone.now())
+    return cons
 
 
 def change(sim, cons_id: str, **fields) -> None:

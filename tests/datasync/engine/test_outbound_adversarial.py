@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
-from engine_testing import add, luminate_writes, publish, sync
+from engine_testing import add, linked_caller, luminate_writes, publish, sync
 
 from lumisync.datasync.engine.outbound import OutboundOptions, run_outbound
 from lumisync.datasync.models import LinkSnapshot, OutboundItem, SyncRun
@@ -331,10 +331,7 @@ def test_preview_of_a_call_left_in_flight_that_luminate_never_got_shows_it_sent_
     make_integration, simulator, organization
 ):
     integration = make_integration()
-    cons = simulator.state.add_constituent(primary_email="unsent@example.org")
-    caller, _ = services.get_or_create_profile(organization, "2025550253", channel=Channel.WEB)
-    services.update_profile_fields(caller, constituent_id=cons)
-    services.record_call(caller, alert_id="4001", recipient_name="Sen. Gone", started_at=timezone.now())
+    cons = linked_caller(simulator, organization, "unsent@example.org", "2025550253", "Sen. Gone")
     simulator.faults.inject("takeAction", "hang", count=1)
     run_outbound(integration)
     OutboundItem.objects.update(updated_at=timezone.now() - timedelta(minutes=5))

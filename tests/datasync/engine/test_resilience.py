@@ -20,7 +20,7 @@ import time_machine
 from django.conf import settings as django_settings
 from django.core.management import call_command
 from django.utils import timezone
-from engine_testing import add, called_ids, luminate_writes, publish, sync, welcomes
+from engine_testing import add, called_ids, linked_caller, luminate_writes, publish, sync, welcomes
 
 from lumisync.datasync.engine.outbound import run_outbound
 from lumisync.datasync.models import OutboundItem, ProcessedFile, SyncRecord, SyncRun
@@ -253,10 +253,7 @@ def test_a_call_whose_request_reached_luminate_unanswered_is_not_sent_again(
     make_integration, simulator, organization
 ):
     integration = make_integration()
-    cons = simulator.state.add_constituent(primary_email="slowcall@example.org")
-    caller, _ = services.get_or_create_profile(organization, "2025550196", channel=Channel.WEB)
-    services.update_profile_fields(caller, constituent_id=cons)
-    services.record_call(caller, alert_id="4001", recipient_name="Sen. Slow", started_at=timezone.now())
+    cons = linked_caller(simulator, organization, "slowcall@example.org", "2025550196", "Sen. Slow")
     simulator.faults.inject("takeAction", "latency", ms=1500, count=1)
 
     first = run_outbound(integration)
@@ -282,10 +279,7 @@ def test_a_call_in_flight_when_the_process_was_killed_is_reconciled_not_resent(
     make_integration, simulator, organization
 ):
     integration = make_integration()
-    cons = simulator.state.add_constituent(primary_email="killed@example.org")
-    caller, _ = services.get_or_create_profile(organization, "2025550197", channel=Channel.WEB)
-    services.update_profile_fields(caller, constituent_id=cons)
-    services.record_call(caller, alert_id="4001", recipient_name="Sen. Kill", started_at=timezone.now())
+    cons = linked_caller(simulator, organization, "killed@example.org", "2025550197", "Sen. Kill")
     simulator.faults.inject("takeAction", "latency", ms=2000, count=1)
 
     process = start_sync(organization, "outbound")
@@ -312,10 +306,7 @@ def test_a_call_marked_in_flight_that_never_reached_luminate_is_sent_once(
     make_integration, simulator, organization
 ):
     integration = make_integration()
-    cons = simulator.state.add_constituent(primary_email="lost@example.org")
-    caller, _ = services.get_or_create_profile(organization, "2025550198", channel=Channel.WEB)
-    services.update_profile_fields(caller, constituent_id=cons)
-    services.record_call(caller, alert_id="4001", recipient_name="Sen. Lost", started_at=timezone.now())
+    cons = linked_caller(simulator, organization, "lost@example.org", "2025550198", "Sen. Lost")
     simulator.faults.inject("takeAction", "hang", count=1)
 
     run_outbound(integration)
