@@ -150,3 +150,26 @@ def test_cancelled_and_failed_streams_give_their_connections_back(sim, make_site
     results, relay = _run(make_site, sim, body, concurrency=3)
     assert len(results) == 40 and all(result.ok for result in results)
     assert relay.peak <= 3
+
+
+def test_a_request_cancelled_at_any_moment_leaves_the_client_usable(sim, make_site):
+    # Cancelled at a spread of moments (connecting, sending, waiting for the reply), each on a
+    # one-connection client, then a request that must be answered.
+    sim.faults.inject("getUser", "latency", ms=5)
+    cons_id = sim.state.seeded_ids(1)[0]
+
+    async def body(client, relay):
+        answered = []
+        for step in range(40):
+            # Twice: the second time on the fresh connection that replaces the one the first cancel closed.
+            for _ in range(2):
+                attempt = asyncio.ensure_future(client.get_user(cons_id=cons_id))
+                await asyncio.sleep(step * 0.0003)
+                attempt.cancel()
+                await asyncio.gather(attempt, return_exceptions=True)
+            answered.append(await client.get_user(cons_id=cons_id))
+        return answered
+
+    answered, relay = _run(make_site, sim, body, concurrency=1)
+    assert [record["cons_id"] for record in answered] == [cons_id] * 40
+    assert relay.peak == 1

@@ -75,7 +75,8 @@ class _Base(Endpoints):
             connect=self.site.connect_timeout,
             read=self.site.read_timeout,
             write=self.site.read_timeout,
-            pool=None,
+            # A wait for a pooled connection never lasts long unless the pool is stuck: then it is an error.
+            pool=self.site.connect_timeout,
         )
 
     def _request(self, call: Call) -> tuple[httpx.URL, bytes]:
@@ -257,7 +258,9 @@ class _Lanes:
     its connections (a socket check each) for every request, so the client's CPU per request grew with
     the pool; a lane's pool holds one connection, so that check stays at one. The semaphore keeps the
     site's bound on connections and requests in flight, whoever sends them. A lane whose connection broke
-    simply reconnects on its next request.
+    simply reconnects on its next request. A lane whose request was cancelled is closed and replaced:
+    httpcore can leave a request cancelled while its connection was being set up counted in the pool for
+    good, and with one connection per lane every later request on it would wait for that slot.
     """
 
     def __init__(self, size: int, timeout: httpx.Timeout) -> None:
@@ -276,9 +279,17 @@ class _Lanes:
             # Last in, first out: a light load keeps reusing the same warm connections.
             lane = self._idle.pop() if self._idle else self._open()
             try:
-                return await lane.post(url, content=body, headers=_HEADERS)
-            finally:
+                response = await lane.post(url, content=body, headers=_HEADERS)
+            except (asyncio.CancelledError, httpx.PoolTimeout):
+                self._every.remove(lane)
+                # Closed before the slot is given back, so the site's bound on connections holds.
+                await asyncio.shield(lane.aclose())
+                raise
+            except BaseException:
                 self._idle.append(lane)
+                raise
+            self._idle.append(lane)
+            return response
 
     def _open(self) -> httpx.AsyncClient:
         lane = httpx.AsyncClient(
