@@ -148,32 +148,26 @@ def orchestrate(args: argparse.Namespace) -> None:
         api_records = max(args.api_records, args.cpu_records)
         if wanted & {"api-50ms", "api-0ms"}:
             with simulator_process(api_records + 10, "--mobile-share", "1.0") as settings:
-                if "api-50ms" in wanted:
-                    api_file(folder / "api-50ms.csv", args.api_records)
-                    set_latency(settings, 50)
-                    results["api-50ms"] = run_scenario(
-                        "api-50ms",
+                for name, records, latency_ms in (
+                    ("api-50ms", args.api_records, 50),
+                    ("api-0ms", args.cpu_records, 0),
+                ):
+                    if name not in wanted:
+                        continue
+                    api_file(folder / f"{name}.csv", records)
+                    set_latency(settings, latency_ms)
+                    results[name] = run_scenario(
+                        name,
                         folder,
                         template,
                         key,
-                        {"file": str(folder / "api-50ms.csv"), "simulator": settings, "file_mode": False},
+                        {"file": str(folder / f"{name}.csv"), "simulator": settings, "file_mode": False},
                         args.profile,
                     )
-                    results["api-50ms"]["ideal_per_second"] = CONCURRENCY / 0.05
-                    results["api-50ms"]["share_of_ideal"] = round(
-                        results["api-50ms"]["per_second"] / (CONCURRENCY / 0.05), 3
-                    )
-                if "api-0ms" in wanted:
-                    api_file(folder / "api-0ms.csv", args.cpu_records)
-                    set_latency(settings, 0)
-                    results["api-0ms"] = run_scenario(
-                        "api-0ms",
-                        folder,
-                        template,
-                        key,
-                        {"file": str(folder / "api-0ms.csv"), "simulator": settings, "file_mode": False},
-                        args.profile,
-                    )
+                    if latency_ms:
+                        ideal = CONCURRENCY * 1000 / latency_ms
+                        results[name]["ideal_per_second"] = ideal
+                        results[name]["share_of_ideal"] = round(results[name]["per_second"] / ideal, 3)
         for name, records in (("file", args.file_records), ("file-1m", args.big_file_records)):
             if name in wanted:
                 values_file(folder / f"{name}.csv", records)
