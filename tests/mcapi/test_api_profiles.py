@@ -224,6 +224,20 @@ def test_opt_out_of_one_campaign_or_all(api, organization, path):
     assert error_of(api("POST", "profile_opt_out", phone_number="+12025550143", campaign_id="abc"))[0] == "1"
 
 
+def test_an_api_opt_out_of_all_campaigns_under_a_stop_outlasts_a_start(api, organization, path):
+    profile = make_profile(organization, "+12025550143")
+    subscribers.opt_in(profile, path, channel=Channel.API)
+    subscribers.opt_out(profile, channel=Channel.SMS, actor="+12025550143")
+
+    api("POST", "profile_opt_out", phone_number="+12025550143")
+    recorded = ConsentEvent.objects.filter(profile=profile, campaign=path.campaign, kind="opt_out")
+    assert list(recorded.values_list("channel", "source_detail")) == [("api", "API profile_opt_out")]
+
+    profile.refresh_from_db()
+    subscribers.restart(profile)
+    assert set(profile.subscriptions.values_list("status", flat=True)) == {"opted_out"}
+
+
 def test_campaigns_with_opt_in_paths(api, path):
     plain = api("GET", "campaigns").find("campaigns/campaign")
     assert plain.find("opt_in_paths") is None

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
+import phonenumbers
 import pytest
+from phonenumbers import timezone as phone_timezone
 
 from lumisync.subscribers.models import Channel
 from lumisync.subscribers.phones import (
@@ -11,6 +15,8 @@ from lumisync.subscribers.phones import (
     is_mobile,
     normalize_mobile,
     normalize_phone,
+    read_mobile,
+    time_zone_name,
 )
 from lumisync.subscribers.services import get_or_create_profile
 
@@ -56,3 +62,50 @@ def test_profiles_need_a_number_that_takes_texts(make_organization):
         get_or_create_profile(london, "020 7946 0000", channel=Channel.WEB)
     profile, created = get_or_create_profile(london, "07400 123456", channel=Channel.WEB)
     assert created and profile.phone_number == "+447400123456"
+
+
+def _library_zone(e164: str) -> str:
+    """phonenumbers' own answer, the long way: parse, then time_zones_for_number (which types again)."""
+    zones = phone_timezone.time_zones_for_number(phonenumbers.parse(e164))
+    return zones[0] if len(zones) == 1 and zones[0] != "Etc/Unknown" else ""
+
+
+@pytest.mark.parametrize(
+    ("raw", "region", "zone"),
+    [
+        ("(415) 555-0143", "US", "America/Los_Angeles"),
+        ("312 555 0143", "US", "America/Chicago"),
+        ("06 12 34 56 78", "FR", "Europe/Paris"),  # a mobile: not geographical, one zone for the country
+        ("07400 123456", "GB", ""),  # a UK mobile may be in London, Jersey, Guernsey or the Isle of Man
+        ("0412 345 678", "AU", ""),  # an Australian mobile: the country spans several zones
+        ("+1 800 555 0143", "US", ""),  # toll-free: every North American zone (and not a mobile)
+    ],
+)
+def test_a_mobile_is_read_once_with_its_time_zone(raw, region, zone):
+    try:
+        mobile = read_mobile(raw, region)
+    except NotAMobileNumber:
+        assert time_zone_name(normalize_phone(raw, region)) == zone
+        return
+    assert mobile.zone == zone == time_zone_name(mobile.e164)
+    assert mobile.e164 == normalize_mobile(raw, region)
+
+
+def test_time_zones_agree_with_the_library_on_random_numbers():
+    regions = ["US", "CA", "GB", "AU", "BR", "MX", "IN", "DE", "FR", "IT", "RU", "ID", "AR", "NZ"]
+    chooser = random.Random(20261127)
+    checked = 0
+    for _ in range(4000):
+        region = chooser.choice(regions)
+        example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+        digits = str(example.national_number)
+        # Vary the last digits of a valid mobile so most stay valid and some fall outside the plan.
+        tail = "".join(chooser.choice("0123456789") for _ in range(min(4, len(digits) - 2)))
+        raw = f"+{example.country_code}{digits[: len(digits) - len(tail)]}{tail}"
+        try:
+            mobile = read_mobile(raw, region)
+        except InvalidPhoneNumber:
+            continue
+        checked += 1
+        assert mobile.zone == _library_zone(mobile.e164) == time_zone_name(mobile.e164), raw
+    assert checked > 2000

@@ -249,3 +249,33 @@ def test_start_from_a_number_that_only_ever_texted_stop(organization):
     ]
     assert handle_inbound_text(organization, NUMBER, "START") == [NOTHING_TO_START_REPLY.format(**ORG)]
     assert ConsentEvent.objects.filter(profile=profile).count() == 2
+
+
+def test_an_opt_out_of_a_stopped_campaign_is_kept_through_start(organization, profile, web_path, other_path):
+    opt_in(profile, web_path, channel=Channel.WEB)
+    opt_in(profile, other_path, channel=Channel.WEB)
+    handle_inbound_text(organization, NUMBER, "STOP")
+
+    result = opt_out(profile, web_path.campaign, channel=Channel.API, actor="crm")
+    assert result.outcome == Outcome.OPTED_OUT and "a START will not restore it" in result.reason
+    assert (result.event.campaign, result.event.channel, result.event.actor) == (
+        web_path.campaign,
+        Channel.API,
+        "crm",
+    )
+    again = opt_out(profile, web_path.campaign, channel=Channel.API, actor="crm")
+    assert again.outcome == Outcome.ALREADY_OPTED_OUT and again.event is None
+
+    handle_inbound_text(organization, NUMBER, "START")
+
+    assert statuses(profile) == {"River alerts": "opted_out", "Volunteer news": "active"}
+
+
+def test_an_opt_out_of_a_campaign_the_stop_did_not_stop_records_nothing(organization, profile, web_path):
+    opt_in(profile, web_path, channel=Channel.WEB)
+    opt_out(profile, web_path.campaign, channel=Channel.WEB)
+    handle_inbound_text(organization, NUMBER, "STOP")
+    before = ConsentEvent.objects.count()
+
+    assert opt_out(profile, web_path.campaign, channel=Channel.API).outcome == Outcome.ALREADY_OPTED_OUT
+    assert ConsentEvent.objects.count() == before

@@ -13,12 +13,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import DateField, Model
 
 # Rows per INSERT statement in :func:`create`: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters
 # for the widest table we write this way.
 BATCH_ROWS = 500
+
+# A field's value preparation, made for one connection: plans are shared by every thread, and each thread
+# has a connection of its own.
+_Adapter = Callable[[Any], Callable[[Any], Any]]
 
 _STORED_AS_GIVEN = frozenset(
     {
@@ -48,7 +52,8 @@ def insert(
     With ``unique`` and ``update``, a row whose ``unique`` fields match an existing row updates that row's
     ``update`` fields instead (``ON CONFLICT ... DO UPDATE``, as SQLite and PostgreSQL both spell it).
     """
-    sql, prepare = _statement(model, tuple(columns), tuple(unique), tuple(update))
+    sql, adapters = _statement(model, tuple(columns), tuple(unique), tuple(update))
+    prepare = _bound(adapters)
     values = [[adapt(value) for adapt, value in zip(prepare, row, strict=True)] for row in rows]
     if values:
         with connection.cursor() as cursor:
@@ -68,6 +73,7 @@ def create(objects: Sequence[Model]) -> None:
         return
     model = type(objects[0])
     plan = _creation_plan(model)
+    columns = tuple(zip((name for name, _adapter in plan.columns), _bound(plan.adapters), strict=True))
     rows = []
     for obj in objects:
         if type(obj) is not model or not obj._state.adding:
@@ -86,7 +92,7 @@ def create(objects: Sequence[Model]) -> None:
                             f"{type(related).__name__}; save it first."
                         )
                     setattr(obj, field.attname, related.pk)
-        rows.append([adapt(getattr(obj, name)) for name, adapt in plan.columns])
+        rows.append([adapt(getattr(obj, name)) for name, adapt in columns])
     alias = connection.alias
     with connection.cursor() as cursor:
         for start in range(0, len(rows), BATCH_ROWS):
@@ -108,12 +114,16 @@ class _CreationPlan:
     prefix: str
     row: str
     pk_column: str
-    columns: tuple[tuple[str, Callable[[Any], Any]], ...]
+    columns: tuple[tuple[str, _Adapter], ...]
     stamped: tuple[Any, ...]
     relations: tuple[Any, ...]
 
     def sql(self, rows: int) -> str:
         return f"{self.prefix} {', '.join([self.row] * rows)} RETURNING {self.pk_column}"
+
+    @property
+    def adapters(self) -> tuple[_Adapter, ...]:
+        return tuple(adapter for _name, adapter in self.columns)
 
 
 @functools.cache
@@ -141,7 +151,7 @@ def _creation_plan(model: type[Model]) -> _CreationPlan:
 @functools.cache
 def _statement(
     model: type[Model], columns: tuple[str, ...], unique: tuple[str, ...], update: tuple[str, ...]
-) -> tuple[str, list[Callable[[Any], Any]]]:
+) -> tuple[str, tuple[_Adapter, ...]]:
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in columns]
     names = ", ".join(quote(field.column) for field in fields)
@@ -153,16 +163,23 @@ def _statement(
             for column in (model._meta.get_field(name).column for name in update)
         )
         sql += f" ON CONFLICT ({targets}) DO UPDATE SET {changes}"
-    return sql, [_adapter(field) for field in fields]
+    return sql, tuple(_adapter(field) for field in fields)
 
 
-def _adapter(field) -> Callable[[Any], Any]:
+def _bound(adapters: Sequence[_Adapter]) -> list[Callable[[Any], Any]]:
+    # The thread's own connection, not the ``connection`` proxy: the proxy looks the connection up again
+    # on every attribute a field's preparation reads, once per value.
+    db = connections[DEFAULT_DB_ALIAS]
+    return [make(db) for make in adapters]
+
+
+def _adapter(field) -> _Adapter:
     # Exact types only: a subclass (an encrypted text field, say) prepares its values its own way.
     if type(field) in _STORED_AS_GIVEN:
-        return _same
+        return lambda db: _same
     if type(field) is models.DateTimeField:
-        return _RepeatedValue(connection.ops.adapt_datetimefield_value)
-    return functools.partial(field.get_db_prep_save, connection=connection)
+        return lambda db: _RepeatedValue(db.ops.adapt_datetimefield_value)
+    return lambda db: functools.partial(field.get_db_prep_save, connection=db)
 
 
 def _same(value: Any) -> Any:
@@ -174,7 +191,6 @@ class _RepeatedValue:
 
     def __init__(self, adapt: Callable[[Any], Any]) -> None:
         self._adapt = adapt
-        # One attribute, replaced whole, so a reader in another thread never pairs a value with another's answer.
         self._last: tuple[Any, Any] = (object(), None)
 
     def __call__(self, value: Any) -> Any:

@@ -234,9 +234,11 @@ def opt_out(
     if campaign is not None:
         campaigns = [campaign]
     else:
-        subscribed = profile.subscriptions.exclude(status=Subscription.Status.OPTED_OUT).select_related(
-            "campaign"
-        )
+        subscribed = profile.subscriptions.select_related("campaign")
+        if not profile.is_globally_opted_out:
+            subscribed = subscribed.exclude(status=Subscription.Status.OPTED_OUT)
+        # Under a STOP every subscription reads opted out, yet a START would restore what it stopped: each
+        # is opted out on its own as well (opt_out tells which need it).
         campaigns = [sub.campaign for sub in subscribed]
     return [
         subscribers.opt_out(

@@ -26,7 +26,7 @@ from lumisync.messaging.backends import (
     mask_number,
 )
 from lumisync.messaging.models import Message
-from lumisync.messaging.window import next_send_time, recipient_zone
+from lumisync.messaging.window import next_send_time, recipient_zone, zone_or
 from lumisync.subscribers.models import Profile, Subscription
 
 logger = logging.getLogger(__name__)
@@ -37,11 +37,15 @@ RETRY_BASE = dt.timedelta(minutes=1)
 RETRY_CAP = dt.timedelta(hours=1)
 
 
-def send_time_for(profile: Profile, now: dt.datetime) -> dt.datetime:
+def send_time_for(profile: Profile, now: dt.datetime, zone_name: str | None = None) -> dt.datetime:
     """The first moment at or after ``now`` inside the organization's sending window, in the recipient's
-    local time."""
+    local time; ``zone_name`` is the recipient's zone when the caller already read it from the number
+    (:func:`~lumisync.subscribers.phones.read_mobile`; "" for none)."""
     organization = profile.organization
-    zone = recipient_zone(profile.phone_number, organization.zone)
+    if zone_name is None:
+        zone = recipient_zone(profile.phone_number, organization.zone)
+    else:
+        zone = zone_or(zone_name, organization.zone)
     return next_send_time(
         now, zone, _as_time(organization.sending_window_start), _as_time(organization.sending_window_end)
     )
@@ -79,8 +83,10 @@ def new_message(
     subscription: Subscription | None = None,
     reply: bool = False,
     now: dt.datetime | None = None,
+    zone_name: str | None = None,
 ) -> Message:
-    """The outbox row :func:`queue_message` stores, checked but not saved, for ``bulk_create``.
+    """The outbox row :func:`queue_message` stores, checked but not saved, for ``bulk_create``;
+    ``zone_name`` as for :func:`send_time_for`.
 
     Raises:
         ValueError: an unknown kind, an empty or too long body, or another profile's subscription; the
@@ -111,7 +117,7 @@ def new_message(
         kind=kind,
         body=body,
         is_reply=reply,
-        not_before=now if reply else send_time_for(profile, now),
+        not_before=now if reply else send_time_for(profile, now, zone_name),
     )
 
 

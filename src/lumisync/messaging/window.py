@@ -9,10 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 
-import phonenumbers
-from phonenumbers import timezone as phone_timezone
-
-UNKNOWN_ZONE = "Etc/Unknown"
+from lumisync.subscribers.phones import time_zone_name
 
 
 def recipient_zone(phone_number: str, fallback: zoneinfo.ZoneInfo) -> zoneinfo.ZoneInfo:
@@ -21,15 +18,15 @@ def recipient_zone(phone_number: str, fallback: zoneinfo.ZoneInfo) -> zoneinfo.Z
     Numbers that span zones (toll-free, whole countries such as Australia) get the organization's zone:
     guessing one of several would text some people at night.
     """
-    try:
-        parsed = phonenumbers.parse(phone_number)
-    except phonenumbers.NumberParseException:
+    return zone_or(time_zone_name(phone_number), fallback)
+
+
+def zone_or(name: str, fallback: zoneinfo.ZoneInfo) -> zoneinfo.ZoneInfo:
+    """The zone called ``name`` ("" for none), or ``fallback`` when there is none or it is unknown here."""
+    if not name:
         return fallback
-    zones = phone_timezone.time_zones_for_number(parsed)
-    if len(zones) != 1 or zones[0] == UNKNOWN_ZONE:
-        return fallback
     try:
-        return zoneinfo.ZoneInfo(zones[0])
+        return zoneinfo.ZoneInfo(name)
     except zoneinfo.ZoneInfoNotFoundError:
         return fallback
 

@@ -346,7 +346,9 @@ def opt_out(
     """Opt ``profile`` out of ``campaign``, or of everything (a STOP word) when ``campaign`` is None.
 
     Any channel may opt a number out. A global opt-out stamps ``Profile.opted_out_at``, stops every
-    subscription (Pending ones included) and appends one event without a campaign.
+    subscription (Pending ones included) and appends one event without a campaign. Opting out of a campaign
+    that the global opt-out in force stopped appends that campaign's event all the same (the subscription
+    row is left as the STOP wrote it), so that a later START does not restore it.
 
     Returns:
         OPTED_OUT, ALREADY_OPTED_OUT or NOT_SUBSCRIBED.
@@ -365,6 +367,19 @@ def opt_out(
                 Outcome.NOT_SUBSCRIBED, f"Not subscribed to {campaign}; nothing to opt out of."
             )
         if sub.status == Subscription.Status.OPTED_OUT:
+            if profile.is_globally_opted_out and campaign.pk in _stopped_while_active(profile):
+                # Stopped by the STOP in force, which a START would undo: the log must say that this
+                # campaign was also opted out of on its own, so that START leaves it stopped.
+                event = _append_event(
+                    profile, ConsentEvent.Kind.OPT_OUT, provenance, campaign, sub.opt_in_path
+                )
+                return ConsentResult(
+                    Outcome.OPTED_OUT,
+                    f"Opted out of {campaign} (already stopped by the opt-out of all messages; a START "
+                    "will not restore it).",
+                    sub,
+                    event,
+                )
             return ConsentResult(Outcome.ALREADY_OPTED_OUT, f"Already opted out of {campaign}.", sub)
         event = _append_event(profile, ConsentEvent.Kind.OPT_OUT, provenance, campaign, sub.opt_in_path)
         _stop_subscription(sub, event)
@@ -418,9 +433,11 @@ def opt_in_new_profiles(
     channel: str,
     actor: str = "",
     source_detail: str = "",
+    zones: Mapping[str, str] | None = None,
 ) -> list[ConsentResult]:
     """:func:`opt_in` for many profiles at once, in a handful of bulk queries: for a sync that has just
-    created the profiles.
+    created the profiles. ``zones`` gives the recipients' time zones by phone number where the caller
+    already read them (:func:`~lumisync.subscribers.phones.read_mobile`), so no number is read twice.
 
     The rules are :func:`opt_in`'s. A profile that already has a subscription to the path's campaign, or
     that has opted out, is handed to :func:`opt_in` itself, so this is never a way around them. Call it
@@ -499,7 +516,16 @@ def opt_in_new_profiles(
                 body, kind = path.welcome_message.strip(), Message.Kind.WELCOME
             # Not a reply, so it waits for the sending window: a sync is not the person texting.
             messages.append(
-                outbox.new_message(profile, body, kind=kind, subscription=sub, now=now) if body else None
+                outbox.new_message(
+                    profile,
+                    body,
+                    kind=kind,
+                    subscription=sub,
+                    now=now,
+                    zone_name=zones.get(profile.phone_number) if zones else None,
+                )
+                if body
+                else None
             )
         bulk_rows.create([message for message in messages if message is not None])
         active = [profile.pk for _index, profile, _path, pending in bulk if not pending]

@@ -358,6 +358,28 @@ def test_row10_liberal_withdrawal_in_the_file_opts_out_of_the_synced_campaigns(
     assert LinkSnapshot.objects.get(constituent_id=cons).opted_in is False
 
 
+def test_row10_a_withdrawal_under_a_stop_is_recorded_so_start_does_not_restore_the_campaign(
+    make_integration, simulator, paths
+):
+    integration = make_integration("liberal")
+    cons = add(simulator, "stopped@example.org", "2025550115")
+    publish(simulator)
+    sync(integration)
+    profile = linked(cons)
+    services.opt_out(profile, channel=Channel.SMS, actor=profile.phone_number)
+    change(simulator, cons, custom_boolean50=False)
+    publish(simulator)
+
+    run = sync(integration)
+
+    assert category(run, cons) == "Updated" and "withdrawn" in rows(run)[cons].reason
+    withdrawn = ConsentEvent.objects.filter(profile=profile, campaign__isnull=False, channel=Channel.LUMINATE)
+    assert withdrawn.filter(kind=ConsentEvent.Kind.OPT_OUT).count() == 1
+    profile.refresh_from_db()
+    services.restart(profile)
+    assert synced_status(profile, paths) == Subscription.Status.OPTED_OUT, "START must not undo the CRM"
+
+
 def test_row10_conservative_withdrawal_is_caught_by_the_rolling_re_read(make_integration, simulator, paths):
     integration = make_integration("conservative")
     cons = add(simulator, "quiet@example.org", "2025550114")
@@ -640,6 +662,28 @@ def test_row19_a_field_changed_on_both_sides_is_held_and_resolved_from_the_repor
     after = sync(integration)
     assert category(after, cons) == "No Difference"
     assert FieldConflict.objects.count() == 1
+
+
+def test_row19_a_record_displaced_from_its_number_later_in_the_run_leaves_no_conflict_there(
+    make_integration, simulator
+):
+    integration = make_integration("liberal")
+    older = add(simulator, "older@example.org", "2025550134", first="Pat")
+    publish(simulator)
+    sync(integration)
+    profile = linked(older)
+    services.update_profile_fields(profile, first_name="Patricia")
+    change(simulator, older, **{"name.first": "Patty"})
+    newer = add(simulator, "newer@example.org", "2025550134", first="Sam")
+    filler = [{"CONS_ID": str(9_000_000 + n)} for n in range(CHUNK_SIZE)]
+    publish_rows(simulator, [{"CONS_ID": older}, *filler, {"CONS_ID": newer}])
+
+    run = sync(integration)
+
+    assert category(run, newer) == "Updated" and linked(newer) == profile
+    assert category(run, older) == "Skipped Members"
+    assert "held field conflicts there were dropped" in rows(run)[older].reason
+    assert not FieldConflict.objects.filter(profile=profile).exists(), "Patty is not Sam's name to take"
 
 
 def test_row19_keeping_ours_is_not_overwritten_by_the_next_run(make_integration, simulator):

@@ -469,6 +469,7 @@ def _item_json(item: Fetched) -> Any:
             "fields": dict(incoming.fields),
             "phone_raw": incoming.phone_raw,
             "phone": incoming.phone,
+            "zone": incoming.phone_zone,
             "phone_problem": incoming.phone_problem,
             "email_problem": incoming.email_problem,
             "opted_in": incoming.opted_in,
@@ -498,8 +499,9 @@ def _item_from_json(value: Any) -> Fetched:
             phone_problem=data["phone_problem"],
             opted_in=data["opted_in"],
             modified_at=datetime.fromisoformat(data["modified_at"]) if data["modified_at"] else None,
-            # Absent from chunks prepared before the field existed (a run resumed across an upgrade).
+            # Absent from chunks prepared before these fields existed (a run resumed across an upgrade).
             email_problem=data.get("email_problem"),
+            phone_zone=data.get("zone"),
         )
         item.source = SyncRecord.Source.FILE
     return item
@@ -759,6 +761,17 @@ def _displace(
             reason=Concat(F("reason"), Value(f" Later in this run: {taken}"), output_field=TextField())
         )
     else:
+        if not dry_run:
+            # Its held field changes were for a profile that is now the newer record's: resolving one
+            # would write the older constituent's value there.
+            held = FieldConflict.objects.filter(
+                integration=context.integration,
+                constituent_id=claim.cons_id,
+                profile__phone_number=phone,
+                resolution=FieldConflict.Resolution.OPEN,
+            )
+            if held.delete()[0]:
+                taken += " Its held field conflicts there were dropped."
         rows.update(category=Category.SKIPPED_MEMBERS, reason=taken, profile=None, changes={})
         counts[claim.category] = counts.get(claim.category, 0) - 1
         skipped = Category.SKIPPED_MEMBERS.value
@@ -1148,6 +1161,11 @@ def _apply_decisions(
         [(outcome.profile, paths[outcome.decision.subscribe_path.path_id]) for outcome in fresh],
         channel=Channel.LUMINATE,
         source_detail=detail,
+        zones={
+            outcome.item.incoming.phone: outcome.item.incoming.phone_zone
+            for outcome in fresh
+            if outcome.item.incoming.phone_zone is not None
+        },
     )
     for outcome, result in zip(fresh, results, strict=True):
         if result.subscription is not None:
@@ -1178,7 +1196,9 @@ def _apply_decisions(
 
 def _withdraw(context: SyncContext, profile: Profile, subscriptions, detail: str) -> None:
     for campaign_id, sub in list(subscriptions.get(profile.pk, {}).items()):
-        if campaign_id in context.synced_campaign_ids and sub.status != Subscription.Status.OPTED_OUT:
+        # A number under a STOP still has the withdrawal recorded, or a START would restore the campaign.
+        stopped = sub.status == Subscription.Status.OPTED_OUT and not profile.is_globally_opted_out
+        if campaign_id in context.synced_campaign_ids and not stopped:
             subscriber_services.opt_out(
                 profile,
                 sub.campaign,

@@ -9,7 +9,7 @@ from typing import Any
 
 from lumisync.datasync.engine.policy import PROFILE_FIELDS, Incoming, quoted
 from lumisync.luminate.files import Row, column_key
-from lumisync.subscribers.phones import InvalidPhoneNumber, NotAMobileNumber, normalize_mobile
+from lumisync.subscribers.phones import InvalidPhoneNumber, Mobile, NotAMobileNumber, read_mobile
 from lumisync.subscribers.services import normalize_email
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
@@ -61,11 +61,11 @@ def _boolean(value: Any) -> bool:
     return _text(value).lower() in _TRUE
 
 
-def _phone(raw: str, region: str) -> tuple[str | None, str | None]:
+def _phone(raw: str, region: str) -> tuple[Mobile | None, str | None]:
     if not raw:
         return None, None
     try:
-        return normalize_mobile(raw, region), None
+        return read_mobile(raw, region), None
     except NotAMobileNumber:
         return None, f"The mobile number {raw!r} is a fixed line or cannot receive texts."
     except InvalidPhoneNumber:
@@ -95,12 +95,13 @@ def _incoming(plan: MappingPlan, cons_id: str, get, modified_at: datetime | None
         fields.setdefault(name, "")
     fields["email"], email_problem = _email(fields["email"])
     phone_raw = _text(get(plan.phone))
-    phone, problem = _phone(phone_raw, plan.region)
+    mobile, problem = _phone(phone_raw, plan.region)
     return Incoming(
         cons_id=constituent_id(cons_id),
         fields=fields,
         phone_raw=phone_raw,
-        phone=phone,
+        phone=mobile.e164 if mobile else None,
+        phone_zone=mobile.zone if mobile else None,
         phone_problem=problem,
         opted_in=_boolean(get(plan.opt_in)),
         centers=frozenset(centers),

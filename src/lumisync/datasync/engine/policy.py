@@ -54,8 +54,9 @@ class Incoming:
     """One Luminate record after mapping.
 
     ``phone`` is the E.164 mobile number when the raw value is a valid mobile for the organization's
-    region; otherwise ``phone_problem`` says why not (quoting the value). An email that is not a valid
-    address is left empty in ``fields`` and ``email_problem`` says why (quoting it).
+    region; otherwise ``phone_problem`` says why not (quoting the value). ``phone_zone`` is its time zone
+    as read with it ("" when its prefix spans several; None when not worked out). An email that is not a
+    valid address is left empty in ``fields`` and ``email_problem`` says why (quoting it).
     """
 
     cons_id: str
@@ -67,6 +68,7 @@ class Incoming:
     centers: frozenset[str] = frozenset()
     modified_at: datetime | None = None
     email_problem: str | None = None
+    phone_zone: str | None = None
 
 
 @dataclass(frozen=True)
