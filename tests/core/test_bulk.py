@@ -30,6 +30,10 @@ def test_rows_get_their_keys_defaults_and_timestamps(organization, monkeypatch):
         assert stored.created_at >= before and stored.created_at == profile.created_at
         assert stored.status == Profile._meta.get_field("status").default
         assert not profile._state.adding
+    # The rows are written together, so they share one moment.
+    assert {(profile.created_at, profile.updated_at) for profile in profiles} == {
+        (profiles[0].created_at,) * 2
+    }
 
 
 def opt_out_of(profile: Profile) -> ConsentEvent:
@@ -79,3 +83,26 @@ def test_a_field_that_prepares_its_own_values_still_does(organization):
         (stored,) = cursor.fetchone()
     assert "canary-token-value" not in stored
     assert ProviderAccount.objects.get(pk=account.pk).auth_token == "canary-token-value"
+
+
+def test_new_builds_what_the_keyword_constructor_builds(organization, django_assert_num_queries):
+    profile = Profile.objects.create(organization=organization, phone_number="+12025550123")
+    values = dict(
+        organization=organization, profile=profile, kind=ConsentEvent.Kind.OPT_OUT, channel=Channel.WEB
+    )
+    values["occurred_at"] = timezone.now()
+
+    built, expected = bulk.new(ConsentEvent, **values), ConsentEvent(**values)
+
+    fields = ConsentEvent._meta.concrete_fields
+    assert [getattr(built, f.attname) for f in fields] == [getattr(expected, f.attname) for f in fields]
+    assert built._state.adding
+    with django_assert_num_queries(0):
+        assert built.profile is profile and built.organization is organization
+    bulk.create([built])
+    assert ConsentEvent.objects.get(pk=built.pk).profile_id == profile.pk
+
+
+def test_new_refuses_a_name_that_is_not_a_field(organization):
+    with pytest.raises(TypeError, match="ConsentEvent has no field colour"):
+        bulk.new(ConsentEvent, organization=organization, colour="red")

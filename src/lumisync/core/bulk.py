@@ -11,10 +11,13 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
-from django.db.models import DateField, Model
+from django.db.models import DateTimeField, Model
+from django.utils import timezone
+
+M = TypeVar("M", bound=Model)
 
 # Rows per INSERT statement in :func:`create`: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters
 # for the widest table we write this way.
@@ -60,9 +63,50 @@ def insert(
             cursor.executemany(sql, values)
 
 
+def new(model: type[M], **values: Any) -> M:
+    """``model(**values)`` for an instance about to be saved by :func:`create`, built with the values by
+    position, as Django builds a row it reads, which takes about half the time; a field not given takes its
+    default, and a relation given as an object is cached on the instance as the keyword constructor does.
+
+    Raises:
+        TypeError: a name that is not a field of ``model`` (the message names both).
+    """
+    args = []
+    related = []
+    taken = 0
+    for name, attname, default, relation in _instance_plan(model):
+        if relation is not None and name in values:
+            target = values[name]
+            args.append(None if target is None else target.pk)
+            related.append((relation, target))
+            taken += 1
+        elif attname in values:
+            args.append(values[attname])
+            taken += 1
+        else:
+            args.append(default())
+    if taken != len(values):
+        known = {name for entry in _instance_plan(model) for name in entry[:2]}
+        unknown = ", ".join(sorted(set(values) - known))
+        raise TypeError(f"bulk.new: {model.__name__} has no field {unknown}.")
+    instance = model(*args)
+    for relation, target in related:
+        relation.set_cached_value(instance, target)
+    return instance
+
+
+@functools.cache
+def _instance_plan(model: type[Model]) -> tuple[tuple[str, str, Callable[[], Any], Any], ...]:
+    return tuple(
+        (field.name, field.attname, field.get_default, field if field.is_relation else None)
+        for field in model._meta.concrete_fields
+    )
+
+
 def create(objects: Sequence[Model]) -> None:
     """Save new ``objects`` (unsaved instances of one model) and set their primary keys, as
-    ``QuerySet.bulk_create`` does: ``auto_now``/``auto_now_add`` fields are stamped, a foreign key given as an
+    ``QuerySet.bulk_create`` does: ``auto_now``/``auto_now_add`` date-time fields are stamped (one moment
+    for every object of the call), a foreign key given as an
     object saved since takes that object's key. No signals are sent and ``save()`` is not called.
 
     Raises:
@@ -74,6 +118,9 @@ def create(objects: Sequence[Model]) -> None:
     model = type(objects[0])
     plan = _creation_plan(model)
     columns = tuple(zip((name for name, _adapter in plan.columns), _bound(plan.adapters), strict=True))
+    # One moment for the whole call, as the rows are written together: adapting a timestamp for SQL costs
+    # more than the rest of most values, and a repeated one is adapted once.
+    stamp = timezone.now()
     rows = []
     for obj in objects:
         if type(obj) is not model or not obj._state.adding:
@@ -81,7 +128,7 @@ def create(objects: Sequence[Model]) -> None:
                 f"bulk.create: a {type(obj).__name__} (id {obj.pk}) is not a new {model.__name__}."
             )
         for field in plan.stamped:
-            field.pre_save(obj, add=True)
+            setattr(obj, field.attname, stamp)
         for field in plan.relations:
             if getattr(obj, field.attname) is None and field.is_cached(obj):
                 related = field.get_cached_value(obj)
@@ -142,7 +189,7 @@ def _creation_plan(model: type[Model]) -> _CreationPlan:
         stamped=tuple(
             field
             for field in fields
-            if isinstance(field, DateField) and (field.auto_now or field.auto_now_add)
+            if isinstance(field, DateTimeField) and (field.auto_now or field.auto_now_add)
         ),
         relations=tuple(field for field in fields if field.is_relation),
     )

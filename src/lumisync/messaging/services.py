@@ -17,6 +17,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
+from lumisync.core import bulk
 from lumisync.messaging import conf, deliverability
 from lumisync.messaging.backends import (
     DeliveryError,
@@ -110,7 +111,8 @@ def new_message(
             f"profile {subscription.profile_id}."
         )
     now = now or timezone.now()
-    return Message(
+    return bulk.new(
+        Message,
         organization_id=profile.organization_id,
         profile=profile,
         subscription=subscription,

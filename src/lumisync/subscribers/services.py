@@ -481,7 +481,8 @@ def opt_in_new_profiles(
         return results
     with transaction.atomic():
         events = [
-            ConsentEvent(
+            bulk_rows.new(
+                ConsentEvent,
                 organization_id=profile.organization_id,
                 profile=profile,
                 campaign_id=path.campaign_id,
@@ -496,7 +497,8 @@ def opt_in_new_profiles(
         ]
         bulk_rows.create(events)
         subscriptions = [
-            Subscription(
+            bulk_rows.new(
+                Subscription,
                 profile=profile,
                 campaign_id=path.campaign_id,
                 opt_in_path=path,

@@ -1101,7 +1101,8 @@ def _apply_decisions(
         decision = outcome.decision
         record = outcome.item.incoming
         if decision.create:
-            profile = Profile(
+            profile = bulk.new(
+                Profile,
                 organization=organization,
                 phone_number=record.phone,
                 source=Channel.LUMINATE,
