@@ -337,15 +337,28 @@ def test_row11_an_empty_required_field_is_named(make_integration, simulator, syn
 # --- row 10 ----------------------------------------------------------------------------------------------
 
 
+def linked_constituent(make_integration, simulator, email: str, phone: str, sync_type: str):
+    """An integration and a constituent that its first run has linked and subscribed."""
+    integration = make_integration(sync_type)
+    cons = add(simulator, email, phone)
+    publish(simulator, mode=sync_type)
+    sync(integration)
+    return integration, cons
+
+
+def withdraw_opt_in(simulator, cons: str, mode: str) -> None:
+    """The constituent's opt-in turned off in Luminate, and the next night's file published."""
+    change(simulator, cons, custom_boolean50=False)
+    publish(simulator, mode=mode)
+
+
 def test_row10_liberal_withdrawal_in_the_file_opts_out_of_the_synced_campaigns(
     make_integration, simulator, paths
 ):
-    integration = make_integration("liberal")
-    cons = add(simulator, "withdraw@example.org", "2025550113")
-    publish(simulator)
-    sync(integration)
-    change(simulator, cons, custom_boolean50=False)
-    publish(simulator)
+    integration, cons = linked_constituent(
+        make_integration, simulator, "withdraw@example.org", "2025550113", "liberal"
+    )
+    withdraw_opt_in(simulator, cons, "liberal")
 
     run = sync(integration)
 
@@ -361,14 +374,12 @@ def test_row10_liberal_withdrawal_in_the_file_opts_out_of_the_synced_campaigns(
 def test_row10_a_withdrawal_under_a_stop_is_recorded_so_start_does_not_restore_the_campaign(
     make_integration, simulator, paths
 ):
-    integration = make_integration("liberal")
-    cons = add(simulator, "stopped@example.org", "2025550115")
-    publish(simulator)
-    sync(integration)
+    integration, cons = linked_constituent(
+        make_integration, simulator, "stopped@example.org", "2025550115", "liberal"
+    )
     profile = linked(cons)
     services.opt_out(profile, channel=Channel.SMS, actor=profile.phone_number)
-    change(simulator, cons, custom_boolean50=False)
-    publish(simulator)
+    withdraw_opt_in(simulator, cons, "liberal")
 
     run = sync(integration)
 
@@ -381,12 +392,10 @@ def test_row10_a_withdrawal_under_a_stop_is_recorded_so_start_does_not_restore_t
 
 
 def test_row10_conservative_withdrawal_is_caught_by_the_rolling_re_read(make_integration, simulator, paths):
-    integration = make_integration("conservative")
-    cons = add(simulator, "quiet@example.org", "2025550114")
-    publish(simulator, mode="conservative")
-    sync(integration)
-    change(simulator, cons, custom_boolean50=False)
-    publish(simulator, mode="conservative")
+    integration, cons = linked_constituent(
+        make_integration, simulator, "quiet@example.org", "2025550114", "conservative"
+    )
+    withdraw_opt_in(simulator, cons, "conservative")
     simulator.clear_request_log()
 
     recent = sync(integration)
