@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from lumisync.core import bulk
 from lumisync.messaging.models import Message, ProviderAccount
-from lumisync.subscribers.models import Channel, ConsentEvent, Profile
+from lumisync.subscribers.models import Campaign, Channel, ConsentEvent, Profile
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +106,17 @@ def test_new_builds_what_the_keyword_constructor_builds(organization, django_ass
 def test_new_refuses_a_name_that_is_not_a_field(organization):
     with pytest.raises(TypeError, match="ConsentEvent has no field colour"):
         bulk.new(ConsentEvent, organization=organization, colour="red")
+
+
+def test_insert_writes_every_row_in_batches_and_updates_on_a_unique_key(organization, monkeypatch):
+    monkeypatch.setattr(bulk, "BATCH_ROWS", 2)  # several statements, and a short last one
+    kept = Campaign.objects.create(organization=organization, name="Kept", description="old")
+    now = timezone.now()
+    columns = ("organization", "name", "description", "active", "created_at")
+    rows = [(organization.pk, name, f"about {name}", True, now) for name in ("A", "B", "Kept", "C", "D")]
+
+    bulk.insert(Campaign, columns, rows, unique=("organization", "name"), update=("description",))
+
+    stored = dict(Campaign.objects.filter(organization=organization).values_list("name", "description"))
+    assert stored == {name: f"about {name}" for name in ("A", "B", "Kept", "C", "D")}
+    assert Campaign.objects.get(name="Kept").pk == kept.pk

@@ -49,18 +49,23 @@ def insert(
     unique: Sequence[str] = (),
     update: Sequence[str] = (),
 ) -> None:
-    """Insert ``rows`` (values in the order of ``columns``, field names) into ``model``'s table in one
-    ``executemany``. Defaults and ``auto_now`` fields are not applied: give every column.
+    """Insert ``rows`` (values in the order of ``columns``, field names) into ``model``'s table, up to
+    :data:`BATCH_ROWS` rows per statement. Defaults and ``auto_now`` fields are not applied: give every
+    column.
 
     With ``unique`` and ``update``, a row whose ``unique`` fields match an existing row updates that row's
-    ``update`` fields instead (``ON CONFLICT ... DO UPDATE``, as SQLite and PostgreSQL both spell it).
+    ``update`` fields instead (``ON CONFLICT ... DO UPDATE``, as SQLite and PostgreSQL both spell it); the
+    rows given must not repeat a ``unique`` key, since one statement cannot update a row twice.
     """
-    sql, adapters = _statement(model, tuple(columns), tuple(unique), tuple(update))
-    prepare = _bound(adapters)
+    statement = _statement(model, tuple(columns), tuple(unique), tuple(update))
+    prepare = _bound(statement.adapters)
     values = [[adapt(value) for adapt, value in zip(prepare, row, strict=True)] for row in rows]
-    if values:
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, values)
+    # Many rows per statement rather than ``executemany``: SQLite's driver lets go of the GIL for every
+    # statement it runs, and with the inbound sync's reading thread busy each release is a thread switch.
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), BATCH_ROWS):
+            batch = values[start : start + BATCH_ROWS]
+            cursor.execute(statement.sql(len(batch)), [value for row in batch for value in row])
 
 
 def new(model: type[M], **values: Any) -> M:
@@ -195,22 +200,38 @@ def _creation_plan(model: type[Model]) -> _CreationPlan:
     )
 
 
+@dataclass(frozen=True)
+class _InsertStatement:
+    prefix: str
+    row: str
+    suffix: str
+    adapters: tuple[_Adapter, ...]
+
+    def sql(self, rows: int) -> str:
+        return f"{self.prefix} {', '.join([self.row] * rows)}{self.suffix}"
+
+
 @functools.cache
 def _statement(
     model: type[Model], columns: tuple[str, ...], unique: tuple[str, ...], update: tuple[str, ...]
-) -> tuple[str, tuple[_Adapter, ...]]:
+) -> _InsertStatement:
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in columns]
     names = ", ".join(quote(field.column) for field in fields)
-    sql = f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES ({', '.join(['%s'] * len(fields))})"
+    suffix = ""
     if unique:
         targets = ", ".join(quote(model._meta.get_field(name).column) for name in unique)
         changes = ", ".join(
             f"{quote(column)} = excluded.{quote(column)}"
             for column in (model._meta.get_field(name).column for name in update)
         )
-        sql += f" ON CONFLICT ({targets}) DO UPDATE SET {changes}"
-    return sql, tuple(_adapter(field) for field in fields)
+        suffix = f" ON CONFLICT ({targets}) DO UPDATE SET {changes}"
+    return _InsertStatement(
+        prefix=f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES",
+        row=f"({', '.join(['%s'] * len(fields))})",
+        suffix=suffix,
+        adapters=tuple(_adapter(field) for field in fields),
+    )
 
 
 def _bound(adapters: Sequence[_Adapter]) -> list[Callable[[Any], Any]]:
