@@ -122,7 +122,7 @@ def create(objects: Sequence[Model]) -> None:
         return
     model = type(objects[0])
     plan = _creation_plan(model)
-    columns = tuple(zip((name for name, _adapter in plan.columns), _bound(plan.adapters), strict=True))
+    columns = tuple(zip(plan.attnames, _bound(plan.statement.adapters), strict=True))
     # One moment for the whole call, as the rows are written together: adapting a timestamp for SQL costs
     # more than the rest of most values, and a repeated one is adapted once.
     stamp = timezone.now()
@@ -149,7 +149,7 @@ def create(objects: Sequence[Model]) -> None:
     with connection.cursor() as cursor:
         for start in range(0, len(rows), BATCH_ROWS):
             batch = rows[start : start + BATCH_ROWS]
-            cursor.execute(plan.sql(len(batch)), [value for row in batch for value in row])
+            cursor.execute(plan.statement.sql(len(batch)), [value for row in batch for value in row])
             keys = cursor.fetchall()
             if len(keys) != len(batch):
                 raise RuntimeError(
@@ -163,34 +163,21 @@ def create(objects: Sequence[Model]) -> None:
 
 @dataclass(frozen=True)
 class _CreationPlan:
-    prefix: str
-    row: str
-    pk_column: str
-    columns: tuple[tuple[str, _Adapter], ...]
+    statement: _InsertStatement
+    attnames: tuple[str, ...]
     stamped: tuple[Any, ...]
     relations: tuple[Any, ...]
-
-    def sql(self, rows: int) -> str:
-        return f"{self.prefix} {', '.join([self.row] * rows)} RETURNING {self.pk_column}"
-
-    @property
-    def adapters(self) -> tuple[_Adapter, ...]:
-        return tuple(adapter for _name, adapter in self.columns)
 
 
 @functools.cache
 def _creation_plan(model: type[Model]) -> _CreationPlan:
-    quote = connection.ops.quote_name
     pk = model._meta.pk
     fields = [field for field in model._meta.concrete_fields if field is not pk]
     return _CreationPlan(
-        prefix=(
-            f"INSERT INTO {quote(model._meta.db_table)} "
-            f"({', '.join(quote(field.column) for field in fields)}) VALUES"
+        statement=_insert_statement(
+            model, fields, suffix=f" RETURNING {connection.ops.quote_name(pk.column)}"
         ),
-        row=f"({', '.join(['%s'] * len(fields))})",
-        pk_column=quote(pk.column),
-        columns=tuple((field.attname, _adapter(field)) for field in fields),
+        attnames=tuple(field.attname for field in fields),
         stamped=tuple(
             field
             for field in fields
@@ -216,8 +203,6 @@ def _statement(
     model: type[Model], columns: tuple[str, ...], unique: tuple[str, ...], update: tuple[str, ...]
 ) -> _InsertStatement:
     quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in columns]
-    names = ", ".join(quote(field.column) for field in fields)
     suffix = ""
     if unique:
         targets = ", ".join(quote(model._meta.get_field(name).column) for name in unique)
@@ -226,8 +211,16 @@ def _statement(
             for column in (model._meta.get_field(name).column for name in update)
         )
         suffix = f" ON CONFLICT ({targets}) DO UPDATE SET {changes}"
+    return _insert_statement(model, [model._meta.get_field(name) for name in columns], suffix)
+
+
+def _insert_statement(model: type[Model], fields: Sequence[Any], suffix: str) -> _InsertStatement:
+    quote = connection.ops.quote_name
     return _InsertStatement(
-        prefix=f"INSERT INTO {quote(model._meta.db_table)} ({names}) VALUES",
+        prefix=(
+            f"INSERT INTO {quote(model._meta.db_table)} "
+            f"({', '.join(quote(field.column) for field in fields)}) VALUES"
+        ),
         row=f"({', '.join(['%s'] * len(fields))})",
         suffix=suffix,
         adapters=tuple(_adapter(field) for field in fields),
