@@ -32,6 +32,9 @@ from lumisync.subscribers.models import Profile, Subscription
 
 logger = logging.getLogger(__name__)
 
+# Asked of every message a sync queues; the enum builds its list of values on every read.
+_KINDS = frozenset(Message.Kind.values)
+
 MAX_BODY_LENGTH = 1600  # the longest body a Twilio-compatible API accepts (it splits it into segments)
 CLAIM_LEASE = dt.timedelta(minutes=15)
 RETRY_BASE = dt.timedelta(minutes=1)
@@ -93,7 +96,7 @@ def new_message(
         ValueError: an unknown kind, an empty or too long body, or another profile's subscription; the
             message names the profile.
     """
-    if kind not in Message.Kind.values:
+    if kind not in _KINDS:
         raise ValueError(
             f"Message to profile {profile.pk} ({mask_number(profile.phone_number)}): kind {kind!r} is not one "
             f"of {', '.join(Message.Kind.values)}."
