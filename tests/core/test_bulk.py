@@ -103,9 +103,11 @@ def test_new_builds_what_the_keyword_constructor_builds(organization, django_ass
     assert ConsentEvent.objects.get(pk=built.pk).profile_id == profile.pk
 
 
-def test_new_refuses_a_name_that_is_not_a_field(organization):
+def test_new_refuses_a_name_that_is_not_a_field_or_a_relation_given_twice(organization):
     with pytest.raises(TypeError, match="ConsentEvent has no field colour"):
         bulk.new(ConsentEvent, organization=organization, colour="red")
+    with pytest.raises(TypeError, match="given both as an object and as a key"):
+        bulk.new(ConsentEvent, organization=organization, organization_id=organization.pk)
 
 
 def test_insert_writes_every_row_in_batches_and_updates_on_a_unique_key(organization, monkeypatch):

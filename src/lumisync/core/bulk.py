@@ -93,6 +93,8 @@ def new(model: type[M], **values: Any) -> M:
     if taken != len(values):
         known = {name for entry in _instance_plan(model) for name in entry[:2]}
         unknown = ", ".join(sorted(set(values) - known))
+        if not unknown:
+            raise TypeError(f"bulk.new: a {model.__name__} relation is given both as an object and as a key.")
         raise TypeError(f"bulk.new: {model.__name__} has no field {unknown}.")
     instance = model(*args)
     for relation, target in related:
