@@ -24,7 +24,8 @@ from urllib.parse import urlencode
 import httpx
 from simulator_process import set_latency, simulator_process
 
-FIRST_SEEDED_ID = 1_000_101
+from lumisync.simulator.state import FIRST_CONS_ID
+
 WIDTHS = (1, 8, 16)
 SERVLET = "/site/SRConsAPI"
 
@@ -37,7 +38,7 @@ def form(settings: dict) -> dict[str, str]:
         "api_key": settings["api_key"],
         "login_name": settings["api_login"],
         "login_password": settings["api_password"],
-        "cons_id": str(FIRST_SEEDED_ID),
+        "cons_id": str(FIRST_CONS_ID),
     }
 
 

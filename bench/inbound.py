@@ -37,7 +37,8 @@ from pathlib import Path
 
 from simulator_process import set_latency, simulator_process
 
-FIRST_SEEDED_ID = 1_000_101
+from lumisync.simulator.state import FIRST_CONS_ID
+
 CONCURRENCY = 16
 UNCAPPED_RATE = 1e9  # requests per second: far above anything the simulator can answer
 WELCOME = "Welcome to River Alerts! Reply HELP for help, STOP to opt out."
@@ -88,7 +89,7 @@ def api_file(path: Path, records: int) -> None:
         writer = csv.writer(handle)
         writer.writerow(["CONS_ID"])
         for index in range(records):
-            writer.writerow([FIRST_SEEDED_ID + index])
+            writer.writerow([FIRST_CONS_ID + index])
 
 
 def values_file(path: Path, records: int) -> None:
@@ -100,7 +101,7 @@ def values_file(path: Path, records: int) -> None:
             area = ("202", "312", "415", "617", "713")[index % 5]
             writer.writerow(
                 [
-                    FIRST_SEEDED_ID + index,
+                    FIRST_CONS_ID + index,
                     f"person{index}@example.org",
                     "Jane",
                     f"Doe{index % 997}",

@@ -23,10 +23,9 @@ import time
 from simulator_process import set_latency, simulator_process
 
 from lumisync.luminate import AsyncLuminateClient, Credentials, SiteConfig
+from lumisync.simulator.state import FIRST_CONS_ID
 
 CONSTITUENTS = 5000
-# The simulator numbers its seeded constituents from here; failures in the output would show a change.
-FIRST_SEEDED_ID = 1_000_101
 LATENCIES_MS = (0, 50)
 CONCURRENCIES = (1, 8, 32)
 CPU_CONCURRENCIES = (1, 8)
@@ -107,7 +106,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with simulator_process(CONSTITUENTS) as settings:
-        ids = [str(FIRST_SEEDED_ID + i) for i in range(CONSTITUENTS)]
+        ids = [str(FIRST_CONS_ID + i) for i in range(CONSTITUENTS)]
         for latency in () if args.cpu_only else LATENCIES_MS:
             set_latency(settings, latency)
             for concurrency in CONCURRENCIES:
