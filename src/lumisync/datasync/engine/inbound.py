@@ -587,6 +587,7 @@ def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) ->
     chunks = list(run.chunks.filter(done=False).order_by("position").values_list("pk", flat=True))
     reader = _Reader(context) if chunks else None
     foreseen = _Foreseen(run) if run.dry_run else None
+    pending = None
     try:
         pending = reader.read(_load(chunks[0])) if chunks else None
         for index, chunk in enumerate(chunks):
@@ -602,8 +603,6 @@ def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) ->
                 and timezone.now() >= options.deadline
                 and index + 1 < len(chunks)
             ):
-                if pending is not None:
-                    pending.cancel()
                 _finish(run, SyncRun.Status.PAUSED)
                 return
             if context.integration.active and not run.dry_run and _deactivated(context.integration):
@@ -614,6 +613,10 @@ def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) ->
                 )
                 return
     finally:
+        # A run that stops early (paused, deactivated, failed) reads no further: the next chunk's read in
+        # flight is cancelled before the reader closes, rather than left to the closing loop.
+        if pending is not None:
+            pending.cancel()
         if reader is not None:
             reader.close()
     run.refresh_from_db()
