@@ -474,6 +474,16 @@ def _number_freed_then_taken(sim, integration):
     return [leaver, *_constituents(sim, 3, start=16), taker]
 
 
+def _claimer_before_holder(sim, integration):
+    """A newer constituent claims a linked number two chunks before its holder, who changed a field."""
+    holder = add(sim, "holder@example.org", "2025550117", first="Holder")
+    publish(sim)
+    sync(integration)
+    change(sim, holder, **{"name.first": "Kept"})
+    claimer = add(sim, "claimer@example.org", "2025550117", first="Claimer")
+    return [claimer, *_constituents(sim, 3, start=26), holder]
+
+
 def _four_claims(sim, integration):
     """Four constituents of one number, each newer than the last, in four chunks: the second changes no
     field (the same person entered twice), the third leaves one empty, the fourth changes them all."""
@@ -497,7 +507,10 @@ def _four_claims(sim, integration):
     ]
 
 
-@pytest.mark.parametrize("night", [_mover_and_claimer, _newer_first, _number_freed_then_taken, _four_claims])
+@pytest.mark.parametrize(
+    "night",
+    [_mover_and_claimer, _newer_first, _number_freed_then_taken, _claimer_before_holder, _four_claims],
+)
 def test_a_preview_reports_each_row_as_the_real_run_then_writes_it(
     make_integration, simulator, small_chunks, night
 ):

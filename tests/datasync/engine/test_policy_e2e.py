@@ -502,6 +502,66 @@ def test_two_records_claiming_one_number_in_different_chunks_the_newest_wins(
     assert welcomes(profile) == 1
 
 
+ORDERS = pytest.mark.parametrize("order", ["same-chunk", "holder-first", "claimer-first"])
+
+
+def holder_and_claimer_rows(holder: str, claimer: str, order: str) -> list[dict[str, str]]:
+    """The two records in one chunk, or a chunk apart in either order."""
+    if order == "same-chunk":
+        return [{"CONS_ID": holder}, {"CONS_ID": claimer}]
+    filler = [{"CONS_ID": str(9_000_000 + n)} for n in range(CHUNK_SIZE)]
+    first, last = (holder, claimer) if order == "holder-first" else (claimer, holder)
+    return [{"CONS_ID": first}, *filler, {"CONS_ID": last}]
+
+
+@ORDERS
+def test_row12_a_number_linked_before_the_run_stays_with_its_holder_whatever_the_order(
+    make_integration, simulator, order
+):
+    integration = make_integration("liberal")
+    holder = add(simulator, "holder@example.org", "2025550121", first="Holder")
+    publish(simulator)
+    sync(integration)
+    change(simulator, holder, **{"name.first": "Still"})
+    claimer = add(simulator, "claimer@example.org", "2025550121", first="Claimer")
+    publish_rows(simulator, holder_and_claimer_rows(holder, claimer, order))
+
+    run = sync(integration)
+
+    assert category(run, holder) == "Updated"
+    assert category(run, claimer) == "Skipped Members" and holder in rows(run)[claimer].reason
+    profile = Profile.objects.get(phone_number="+12025550121")
+    assert (profile.constituent_id, profile.first_name) == (holder, "Still")
+    assert LinkSnapshot.objects.get(constituent_id=holder).profile == profile
+    assert not LinkSnapshot.objects.filter(constituent_id=claimer).exists()
+    assert welcomes(profile) == 1
+
+
+@ORDERS
+def test_row12_a_number_its_holder_moves_off_stays_held_until_the_run_ends(
+    make_integration, simulator, paths, order
+):
+    integration = make_integration("liberal")
+    holder = add(simulator, "holder@example.org", "2025550122")
+    publish(simulator)
+    sync(integration)
+    old = linked(holder)
+    change(simulator, holder, mobile_phone="2025550123")
+    claimer = add(simulator, "claimer@example.org", "2025550122")
+    publish_rows(simulator, holder_and_claimer_rows(holder, claimer, order))
+
+    run = sync(integration)
+
+    assert category(run, holder) == "Created" and linked(holder).phone_number == "+12025550123"
+    assert category(run, claimer) == "Skipped Members" and holder in rows(run)[claimer].reason
+    old.refresh_from_db()
+    assert old.constituent_id is None
+    assert synced_status(old, paths) == Subscription.Status.OPTED_OUT
+    publish_rows(simulator, [{"CONS_ID": claimer}])
+    next_night = sync(integration)
+    assert category(next_night, claimer) == "Updated" and linked(claimer) == old
+
+
 @BOTH
 def test_row22_a_moved_number_moves_the_link_and_opts_the_old_number_out(
     make_integration, simulator, paths, sync_type
@@ -673,8 +733,9 @@ def test_row19_a_field_changed_on_both_sides_is_held_and_resolved_from_the_repor
     assert FieldConflict.objects.count() == 1
 
 
-def test_row19_a_record_displaced_from_its_number_later_in_the_run_leaves_no_conflict_there(
-    make_integration, simulator
+@pytest.mark.parametrize("holder_first", [True, False])
+def test_row19_a_held_conflict_stays_with_the_holder_when_a_newer_record_claims_its_number(
+    make_integration, simulator, holder_first
 ):
     integration = make_integration("liberal")
     older = add(simulator, "older@example.org", "2025550134", first="Pat")
@@ -685,14 +746,14 @@ def test_row19_a_record_displaced_from_its_number_later_in_the_run_leaves_no_con
     change(simulator, older, **{"name.first": "Patty"})
     newer = add(simulator, "newer@example.org", "2025550134", first="Sam")
     filler = [{"CONS_ID": str(9_000_000 + n)} for n in range(CHUNK_SIZE)]
-    publish_rows(simulator, [{"CONS_ID": older}, *filler, {"CONS_ID": newer}])
+    first, last = (older, newer) if holder_first else (newer, older)
+    publish_rows(simulator, [{"CONS_ID": first}, *filler, {"CONS_ID": last}])
 
     run = sync(integration)
 
-    assert category(run, newer) == "Updated" and linked(newer) == profile
-    assert category(run, older) == "Skipped Members"
-    assert "held field conflicts there were dropped" in rows(run)[older].reason
-    assert not FieldConflict.objects.filter(profile=profile).exists(), "Patty is not Sam's name to take"
+    assert category(run, older) == "Field Conflict" and linked(older) == profile
+    assert category(run, newer) == "Skipped Members" and older in rows(run)[newer].reason
+    assert FieldConflict.objects.filter(profile=profile, constituent_id=older).count() == 1
 
 
 def test_row19_keeping_ours_is_not_overwritten_by_the_next_run(make_integration, simulator):

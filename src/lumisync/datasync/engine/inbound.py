@@ -94,6 +94,8 @@ SNAPSHOT_COLUMNS = (
     "modified_at",
     "synced_at",
     "reconciled_at",
+    "run",
+    "phone_before_run",
 )
 
 
@@ -656,6 +658,8 @@ class _Outcome:
     category: str = ""
     reason: str = ""
     profile: Profile | None = None
+    # The mobile number of the profile the constituent was linked to when the run reached it.
+    phone_before_run: str = ""
 
 
 def _apply_chunk(
@@ -681,8 +685,9 @@ def _apply_chunk(
     at_phone = {phone: _existing(profile, subscriptions, context) for phone, profile in by_phone.items()}
     if foreseen is not None:
         at_phone.update(foreseen.profiles_at(phones, by_phone))
-    winners = _phone_claims(records)
-    earlier = _claims_of_earlier_chunks(context, run, at_phone, records, foreseen)
+    holders = _holders_before_run(context, run, by_phone, foreseen)
+    winners = _phone_claims(records, holders)
+    earlier = _claims_of_earlier_chunks(context, run, at_phone, records, holders, foreseen)
     displaced: list[tuple[_Claim, str, str]] = []
 
     outcomes: list[_Outcome] = []
@@ -695,6 +700,8 @@ def _apply_chunk(
             continue
         record = item.incoming
         linked = by_link.get(record.cons_id)
+        if linked is not None:
+            outcome.phone_before_run = linked.phone_number
         snapshot = snapshots.get(record.cons_id)
         if record.phone and winners.get(record.phone, record.cons_id) != record.cons_id:
             _lost_claim(outcome, context, subscriptions, linked, snapshot, winners[record.phone])
@@ -706,6 +713,9 @@ def _apply_chunk(
         matched_as = at_phone.get(record.phone) if record.phone else None
         if claim is not None:
             matched_as = dataclasses.replace(matched_as, constituent_id=None)
+        elif matched_as is not None and holders.get(record.phone) not in (None, matched_as.constituent_id):
+            # Its holder at the start of the run moved off it in an earlier chunk: still held (row 12).
+            matched_as = dataclasses.replace(matched_as, constituent_id=holders[record.phone])
         decision = decide(
             context.rules,
             record,
@@ -756,7 +766,7 @@ def _displace(
 ) -> None:
     """A newer record of this chunk took ``phone`` from the older record of an earlier chunk that ``claim``
     names. When all the older record did is now the newer one's (the profile at that number, which it
-    created, linked or updated), it is Skipped Members as if the two had met in one chunk. When it also
+    created or linked in this run), it is Skipped Members as if the two had met in one chunk. When it also
     changed another profile (moved its link off it, opted it out), those writes stay, so its row keeps
     what it did and says where the number went."""
     taken = f"{_claim_reason(winner, phone)} The link moved to it."
@@ -766,17 +776,6 @@ def _displace(
             reason=Concat(F("reason"), Value(f" Later in this run: {taken}"), output_field=TextField())
         )
     else:
-        if not dry_run:
-            # Its held field changes were for a profile that is now the newer record's: resolving one
-            # would write the older constituent's value there.
-            held = FieldConflict.objects.filter(
-                integration=context.integration,
-                constituent_id=claim.cons_id,
-                profile__phone_number=phone,
-                resolution=FieldConflict.Resolution.OPEN,
-            )
-            if held.delete()[0]:
-                taken += " Its held field conflicts there were dropped."
         rows.update(category=Category.SKIPPED_MEMBERS, reason=taken, profile=None, changes={})
         counts[claim.category] = counts.get(claim.category, 0) - 1
         skipped = Category.SKIPPED_MEMBERS.value
@@ -826,12 +825,14 @@ def _claim_reason(winner: str, phone: str) -> str:
     return f"Constituent {winner} claims the same mobile number {phone} with a newer modification (or a higher ID)."
 
 
-def _phone_claims(records: Iterable[Fetched]) -> dict[str, str]:
-    """For each mobile number claimed in the chunk, the constituent that wins it (newest, then highest ID)."""
+def _phone_claims(records: Iterable[Fetched], holders: dict[str, str]) -> dict[str, str]:
+    """For each mobile number the chunk's records claim and nobody held at the start of the run, the
+    constituent that wins it (newest, then highest ID). A held number is not contested: row 12 keeps it
+    for its holder."""
     best: dict[str, tuple] = {}
     for item in records:
         record = item.incoming
-        if not record.phone:
+        if not record.phone or record.phone in holders:
             continue
         key = _claim_key(record.cons_id, record.modified_at)
         if record.phone not in best or key > best[record.phone][0]:
@@ -848,16 +849,44 @@ class _Claim:
     wrote_elsewhere: bool
 
 
+def _holders_before_run(
+    context, run: SyncRun, by_phone: dict[str, Profile], foreseen: _Foreseen | None
+) -> dict[str, str]:
+    """The constituent each stored profile at the chunk's mobile numbers was linked to when the run
+    started. Judging row 12 against those links, not against what earlier chunks wrote, keeps the outcome
+    independent of the order the records come in."""
+    stored = {phone: profile.constituent_id for phone, profile in by_phone.items() if profile.constituent_id}
+    if foreseen is not None:
+        return stored  # a preview writes nothing: the stored links are still those of the start
+    written = LinkSnapshot.objects.filter(integration=context.integration, run=run)
+    holders = dict(
+        written.filter(phone_before_run__in=list(by_phone)).values_list("phone_before_run", "constituent_id")
+    )
+    linked_in_run = set(
+        written.filter(constituent_id__in=list(stored.values())).values_list("constituent_id", flat=True)
+    )
+    for phone, cons_id in stored.items():
+        if phone not in holders and cons_id not in linked_in_run:
+            holders[phone] = cons_id
+    return holders
+
+
 def _claims_of_earlier_chunks(
-    context, run: SyncRun, at_phone: dict[str, Existing], records, foreseen: _Foreseen | None
+    context,
+    run: SyncRun,
+    at_phone: dict[str, Existing],
+    records,
+    holders: dict[str, str],
+    foreseen: _Foreseen | None,
 ) -> dict[str, _Claim]:
-    """Mobile numbers of this chunk that a constituent processed earlier in this run took: the outcome must
-    not depend on which chunk a record fell in, so the newer of the two wins whatever the order."""
+    """Mobile numbers of this chunk, held by nobody at the start of the run, that a constituent processed
+    earlier in this run took: the outcome must not depend on which chunk a record fell in, so the newer of
+    the two wins whatever the order."""
     here = {item.cons_id for item in records}
     owners = {
         profile.constituent_id: phone
         for phone, profile in at_phone.items()
-        if profile.constituent_id and profile.constituent_id not in here
+        if profile.constituent_id and profile.constituent_id not in here and phone not in holders
     }
     if not owners:
         return {}
@@ -1179,7 +1208,7 @@ def _apply_decisions(
                 result.subscription
             )
 
-    _save_snapshots(context, outcomes, now)
+    _save_snapshots(context, run.pk, outcomes, now)
     FieldConflict.objects.bulk_create(
         [
             FieldConflict(
@@ -1214,7 +1243,7 @@ def _withdraw(context: SyncContext, profile: Profile, subscriptions, detail: str
             )
 
 
-def _save_snapshots(context: SyncContext, outcomes: list[_Outcome], now) -> None:
+def _save_snapshots(context: SyncContext, run_id: int, outcomes: list[_Outcome], now) -> None:
     saved = set()
     rows = []
     for outcome in outcomes:
@@ -1235,6 +1264,8 @@ def _save_snapshots(context: SyncContext, outcomes: list[_Outcome], now) -> None
                 snapshot.modified_at,
                 now,
                 now,
+                run_id,
+                outcome.phone_before_run,
             )
         )
     bulk.insert(

@@ -115,6 +115,11 @@ class LinkSnapshot(models.Model):
     modified_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField()
     reconciled_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The inbound run that last wrote this snapshot, and the mobile number of the profile the constituent
+    # was linked to before that run: a number's holder at the start of a run keeps it for the whole run
+    # (policy row 12), whichever chunk reads it first.
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    phone_before_run = models.CharField(max_length=20, blank=True)
 
     class Meta:
         constraints = [
