@@ -205,8 +205,8 @@ def test_sync_never_subscribes_a_globally_opted_out_number_to_a_new_campaign(pro
     assert not Subscription.objects.filter(profile=profile).exists()
 
 
-@pytest.mark.parametrize("channel", [Channel.WEB, Channel.API, Channel.REFERRAL, Channel.ADMIN])
-def test_web_api_or_referral_for_an_opted_out_number_only_asks(profile, web_path, outbox, channel):
+@pytest.mark.parametrize("channel", [Channel.WEB, Channel.API, Channel.ADMIN])
+def test_web_api_or_admin_for_an_opted_out_number_only_asks(profile, web_path, outbox, channel):
     opt_in(profile, web_path, channel=Channel.WEB)
     opt_out(profile, channel=Channel.SMS, source_detail="Texted STOP")
 
@@ -229,6 +229,19 @@ def test_web_api_or_referral_for_an_opted_out_number_only_asks(profile, web_path
     assert len(outbox(profile, Message.Kind.WELCOME)) == 1, "the first welcome went already"
     lifted = ConsentEvent.objects.filter(profile=profile, kind=ConsentEvent.Kind.OPT_IN, campaign=None)
     assert lifted.count() == 1
+
+
+@pytest.mark.parametrize("stop", ["globally", "from the campaign"])
+def test_referral_of_an_opted_out_number_is_refused_and_sends_nothing(profile, web_path, outbox, stop):
+    opt_in(profile, web_path, channel=Channel.WEB)
+    opt_out(profile, campaign=web_path.campaign if stop == "from the campaign" else None, channel=Channel.SMS)
+
+    result = opt_in(profile, web_path, channel=Channel.REFERRAL, actor="+12025550100")
+
+    assert result.outcome == Outcome.REFUSED_OPTED_OUT
+    assert "Friend referral never re-subscribes" in result.reason
+    assert Subscription.objects.get(profile=profile).status == Subscription.Status.OPTED_OUT
+    assert outbox(profile, Message.Kind.CONFIRMATION) == []
 
 
 def test_referral_of_a_new_number_is_pending(profile, web_path, outbox):

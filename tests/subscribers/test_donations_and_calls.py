@@ -18,19 +18,22 @@ OLD_ADDRESS = {"street1": "1 Old Mill Rd", "city": "Dayton", "state": "OH", "pos
 NEW_ADDRESS = {"street1": "9 River St", "city": "Arlington", "state": "VA", "postal_code": "22201"}
 
 
-def gift(organization, profile, transaction_id, donated_at, address, **extra):
+def gift(organization, profile, transaction_id, donated_at, address, **changes):
+    values = {
+        "form_id": "1201",
+        "level_id": "3",
+        "donor_email": "Ada@Example.org",
+        "amount": "25.00",
+        "channel": Channel.LUMINATE,
+        **changes,
+    }
     return record_donation(
         organization,
         transaction_id=transaction_id,
-        form_id="1201",
-        level_id="3",
-        donor_email="Ada@Example.org",
-        amount="25.00",
         billing_address=address,
         profile=profile,
-        channel=extra.pop("channel", Channel.LUMINATE),
         donated_at=donated_at,
-        **extra,
+        **values,
     )
 
 
@@ -48,6 +51,79 @@ def test_a_gift_seen_twice_is_stored_once(organization, profile):
     assert (stored.amount, stored.donor_email, stored.channel) == (
         Decimal("25.00"),
         "Ada@example.org",
+        Channel.LUMINATE,
+    )
+
+
+FORGED_ADDRESS = {"street1": "666 Fake St", "city": "Nowhere", "state": "NV", "postal_code": "89000"}
+
+
+def test_luminates_sighting_replaces_what_the_donation_form_reported(organization, profile):
+    gift(
+        organization,
+        profile,
+        "CONF-1",
+        MAY_1,
+        FORGED_ADDRESS,
+        channel=Channel.DONATION_FORM,
+        amount="99999",
+        form_id="666",
+        level_id="66",
+    )
+    assert Profile.objects.get(pk=profile.pk).billing_street1 == "666 Fake St"
+
+    stored, created = record_donation(
+        organization,
+        transaction_id="CONF-1",
+        form_id="1201",
+        level_id="3",
+        donor_email="ada@example.org",
+        amount="25.00",
+        billing_address={"street1": "9 River St"},
+        profile=None,
+        channel=Channel.LUMINATE,
+    )
+
+    assert not created and Donation.objects.count() == 1
+    stored = Donation.objects.get()
+    assert (stored.amount, stored.form_id, stored.level_id, stored.channel) == (
+        Decimal("25.00"),
+        "1201",
+        "3",
+        Channel.LUMINATE,
+    )
+    assert (stored.billing_street1, stored.billing_city) == ("9 River St", "")
+    assert (stored.profile, stored.donated_at) == (profile, MAY_1), "kept when Luminate does not say"
+    profile = Profile.objects.get(pk=profile.pk)
+    assert (profile.billing_street1, profile.billing_city, profile.billing_postal_code) == (
+        "9 River St",
+        "",
+        "",
+    )
+
+
+def test_luminates_sighting_moves_a_reported_gift_to_its_own_profile(organization, profile):
+    gift(organization, profile, "CONF-0", MAY_1 - dt.timedelta(days=30), OLD_ADDRESS)
+    gift(organization, profile, "CONF-1", MAY_1, FORGED_ADDRESS, channel=Channel.DONATION_FORM)
+    donor = Profile.objects.create(
+        organization=organization, phone_number="+12025550188", source=Channel.LUMINATE
+    )
+
+    gift(organization, donor, "CONF-1", MAY_1, NEW_ADDRESS)
+
+    assert Donation.objects.get(transaction_id="CONF-1").profile == donor
+    assert Profile.objects.get(pk=profile.pk).billing_street1 == "1 Old Mill Rd", "the forged address is gone"
+    assert Profile.objects.get(pk=donor.pk).billing_street1 == "9 River St"
+
+
+def test_a_second_report_never_replaces_luminates_record(organization, profile):
+    gift(organization, profile, "CONF-1", MAY_1, NEW_ADDRESS)
+    gift(organization, profile, "CONF-1", MAY_1, FORGED_ADDRESS, channel=Channel.DONATION_FORM, amount="1")
+
+    stored = Donation.objects.get()
+    assert (stored.amount, stored.billing_street1, stored.channel) == (
+        Decimal("25.00"),
+        "9 River St",
         Channel.LUMINATE,
     )
 

@@ -49,18 +49,18 @@ def spring_form(campaign):
     )
 
 
-def test_start_answers_a_referral_for_a_stopped_campaign(organization, profile, web_path):
+def test_start_answers_an_api_request_for_a_stopped_campaign(organization, profile, web_path):
     opt_in(profile, web_path, channel=Channel.WEB)
     handle_inbound_text(organization, NUMBER, "STOP")
-    referral = opt_in(profile, web_path, channel=Channel.REFERRAL, actor="+12025550100")
-    assert referral.outcome == Outcome.PENDING_CONFIRMATION
+    request = opt_in(profile, web_path, channel=Channel.API, actor="API key lsk_test")
+    assert request.outcome == Outcome.PENDING_CONFIRMATION
 
     assert handle_inbound_text(organization, NUMBER, "START") == [RESTARTED_REPLY.format(**ORG)]
 
     sub = subscription(profile, web_path.campaign)
     assert sub.status == Subscription.Status.ACTIVE and sub.opt_in_path == web_path
     assert sub.activated_by.actor == NUMBER
-    assert "Friend referral request" in sub.activated_by.source_detail
+    assert "API request" in sub.activated_by.source_detail
     assert Message.objects.filter(profile=profile, kind=Message.Kind.WELCOME).count() == 1
 
 

@@ -8,9 +8,9 @@ The rules, in short:
 
 * A number is subscribed to a campaign once; a welcome message is queued once per subscription, ever.
 * Only the person re-subscribes a number that opted out. A text from the number (keyword, START, YES) acts
-  at once. A web form, API call, donation form, administrator or friend referral only creates a Pending
-  subscription and queues a confirmation prompt, which a YES from the number activates. An import or the
-  Luminate sync never re-subscribes it, and creates nothing pending either.
+  at once. A web form, API call, donation form or administrator only creates a Pending subscription and
+  queues a confirmation prompt, which a YES from the number activates. An import, the Luminate sync or a
+  friend referral never re-subscribes it, and creates nothing pending either.
 * START undoes a STOP: it restores what was active when the STOP came, which also answers a request for
   one of those campaigns made since (a web form ...), and nothing else.
 * A friend referral is for someone else's number, so it is always Pending first.
@@ -37,7 +37,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from lumisync.accounts.models import Organization
@@ -186,7 +186,8 @@ def _opt_in_locked(profile, path, channel, actor, source_detail, consent_wording
             Outcome.ALREADY_ACTIVE, f"Already subscribed to {campaign}; no second welcome.", sub
         )
     opted_out = stopped or (sub is not None and sub.status == Subscription.Status.OPTED_OUT)
-    if opted_out and channel in SYNC_CHANNELS:
+    # A referral is someone else typing the number: after an opt-out even a prompt needs the person's own act.
+    if opted_out and (channel in SYNC_CHANNELS or channel == Channel.REFERRAL):
         return ConsentResult(Outcome.REFUSED_OPTED_OUT, _refusal_reason(profile, sub, campaign, channel), sub)
     by_person = channel in PERSON_CHANNELS
     if (
@@ -948,9 +949,10 @@ def record_donation(
     """Record a gift once, keyed by Luminate's transaction ID (its confirmation code).
 
     A gift seen again (the nightly file and the donation-form snippet both report it) is not stored twice;
-    the second sighting only links the profile if the first had none. The profile keeps one billing
-    address: the one of its newest gift (by ``donated_at``, which defaults to now), so a late-arriving
-    older gift never overwrites it.
+    the second sighting only links the profile if the first had none, unless it is Luminate's sighting of a
+    gift the donation form reported first: that replaces the report (:func:`_replace_reported_gift`). The
+    profile keeps one billing address: the one of its newest gift (by ``donated_at``, which defaults to
+    now), so a late-arriving older gift never overwrites it.
 
     Args:
         billing_address: keys among street1, street2, city, state, postal_code, country.
@@ -995,13 +997,38 @@ def record_donation(
                 donation = Donation.objects.get(organization=organization, transaction_id=transaction_id)
                 created = False
         if not created:
+            if values["channel"] == Channel.LUMINATE and donation.channel == Channel.DONATION_FORM:
+                return _replace_reported_gift(donation, values, keep_time=donated_at is None), False
             if profile is None or donation.profile_id is not None:
                 return donation, False
             donation.profile = profile
             donation.save(update_fields=["profile"])
-        if profile is not None:
-            _keep_newest_billing_address(profile, donation)
+        if profile is not None and any(getattr(donation, f"billing_{key}") for key in BILLING_ADDRESS_KEYS):
+            _keep_newest_billing_address(profile)
         return donation, created
+
+
+def _replace_reported_gift(donation: Donation, values: dict[str, Any], *, keep_time: bool) -> Donation:
+    """Luminate's record of a gift replaces what the donation form reported of it.
+
+    The form's report is anyone's word (the snippet key that allows it is public), Luminate's is the gift
+    as charged: its amount, form, level, email, billing address and channel win. Its profile wins when it
+    names one; the report's time stays unless Luminate gives one (``keep_time``). The profiles concerned
+    get their billing address again from their newest gifts, so a forged address does not outlive the
+    report that brought it.
+    """
+    reported_for = donation.profile
+    replacing = {
+        name: value
+        for name, value in values.items()
+        if not (name == "profile" and value is None) and not (name == "donated_at" and keep_time)
+    }
+    for name, value in replacing.items():
+        setattr(donation, name, value)
+    donation.save(update_fields=list(replacing))
+    for profile in {reported_for, donation.profile} - {None}:
+        _keep_newest_billing_address(profile)
+    return donation
 
 
 def _clean_billing_address(where: str, address: Mapping[str, str]) -> dict[str, str]:
@@ -1039,17 +1066,15 @@ def _has_address() -> Q:
     return has
 
 
-def _keep_newest_billing_address(profile: Profile, donation: Donation) -> None:
-    address = {f"billing_{key}": getattr(donation, f"billing_{key}") for key in BILLING_ADDRESS_KEYS}
-    if not any(address.values()):
-        return
-    newer = (
-        Donation.objects.filter(profile=profile, donated_at__gt=donation.donated_at)
-        .exclude(pk=donation.pk)
+def _keep_newest_billing_address(profile: Profile) -> None:
+    """Give ``profile`` the billing address of its newest gift that has one (with no such gift, none)."""
+    newest = (
+        Donation.objects.filter(profile=profile)
         .filter(_has_address())
+        .order_by(F("donated_at").desc(nulls_last=True), "-pk")
+        .first()
     )
-    if newer.exists():
-        return
+    address = {f"billing_{key}": getattr(newest, f"billing_{key}", "") for key in BILLING_ADDRESS_KEYS}
     changed = [name for name, value in address.items() if getattr(profile, name) != value]
     for name in changed:
         setattr(profile, name, address[name])
