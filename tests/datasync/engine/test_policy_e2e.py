@@ -777,6 +777,33 @@ def test_row19_keeping_ours_is_not_overwritten_by_the_next_run(make_integration,
     assert category(after, cons) == "No Difference"
 
 
+@pytest.mark.parametrize(
+    ("luminate_next", "still_held"), [("Pattie", "Pattie"), ("Patricia", None)], ids=["changed", "agrees"]
+)
+def test_row19_a_conflict_left_open_is_replaced_by_the_next_comparison(
+    make_integration, simulator, luminate_next, still_held
+):
+    integration = make_integration("liberal")
+    cons = add(simulator, "twice@example.org", "2025550133", first="Pat")
+    publish(simulator)
+    sync(integration)
+    services.update_profile_fields(linked(cons), first_name="Patricia")
+    change(simulator, cons, **{"name.first": "Patty"})
+    publish(simulator)
+    sync(integration)
+    change(simulator, cons, **{"name.first": luminate_next})
+    publish(simulator)
+
+    second = sync(integration)
+
+    open_now = FieldConflict.objects.filter(resolution=FieldConflict.Resolution.OPEN)
+    assert [(c.field, c.theirs) for c in open_now] == ([("first_name", still_held)] if still_held else [])
+    earlier = FieldConflict.objects.get(theirs="Patty")
+    assert earlier.resolution == FieldConflict.Resolution.SUPERSEDED
+    assert earlier.resolved_by == f"Luminate sync run {second.pk}"
+    assert linked(cons).first_name == "Patricia", "nothing is written while the field is held"
+
+
 def test_row19_luminate_wins_policy_applies_without_holding(make_integration, simulator):
     integration = make_integration("liberal", conflict_policy="luminate_wins")
     cons = add(simulator, "wins@example.org", "2025550133", first="Pat")

@@ -1209,6 +1209,23 @@ def _apply_decisions(
             )
 
     _save_snapshots(context, run.pk, outcomes, now)
+    _hold_conflicts(context, detail, outcomes, now)
+    for outcome in outcomes:
+        for donation in outcome.item.donations:
+            _record_donation(organization, outcome, donation)
+
+
+def _hold_conflicts(context: SyncContext, detail: str, outcomes: list[_Outcome], now) -> None:
+    """Policy row 19. A constituent compared afresh has exactly the conflicts this run holds: an open one
+    from an earlier run is superseded, whether held again (with today's values) or no longer differing, so
+    an Administrator never resolves a stale value."""
+    compared = [o.item.cons_id for o in outcomes if o.decision is not None and o.decision.compared_fields]
+    if compared:
+        FieldConflict.objects.filter(
+            integration=context.integration,
+            constituent_id__in=compared,
+            resolution=FieldConflict.Resolution.OPEN,
+        ).update(resolution=FieldConflict.Resolution.SUPERSEDED, resolved_by=detail[:150], resolved_at=now)
     FieldConflict.objects.bulk_create(
         [
             FieldConflict(
@@ -1224,9 +1241,6 @@ def _apply_decisions(
             for name, (ours, theirs) in outcome.decision.held_conflicts.items()
         ]
     )
-    for outcome in outcomes:
-        for donation in outcome.item.donations:
-            _record_donation(organization, outcome, donation)
 
 
 def _withdraw(context: SyncContext, profile: Profile, subscriptions, detail: str) -> None:

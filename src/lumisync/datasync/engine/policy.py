@@ -111,6 +111,8 @@ class Decision:
     link: bool = False
     field_changes: dict[str, tuple[str, str]] = field(default_factory=dict)
     held_conflicts: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Every field was compared afresh, so ``held_conflicts`` replaces the constituent's open conflicts.
+    compared_fields: bool = False
     subscribe_path: PathChoice | None = None
     withdraw_profile_id: int | None = None
     unlink_profile_id: int | None = None
@@ -276,6 +278,7 @@ def _create(
         link=True,
         field_changes={name: ("", value) for name, value in values.items() if value},
         next_snapshot=Snapshot(values, record.opted_in, record.phone, record.modified_at),
+        compared_fields=True,
     )
     _moved(decision, record, moved_from)
     if withdrawn:
@@ -306,6 +309,7 @@ def _update(
         field_changes=changes,
         held_conflicts=held,
         next_snapshot=Snapshot(next_fields, record.opted_in, record.phone, record.modified_at),
+        compared_fields=True,
     )
     reasons = []
     if changes:

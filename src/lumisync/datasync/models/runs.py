@@ -234,6 +234,7 @@ class FieldConflict(models.Model):
         OPEN = "open", "Open"
         KEPT_OURS = "ours", "Kept ours"
         TOOK_LUMINATE = "luminate", "Took Luminate's"
+        SUPERSEDED = "superseded", "Superseded by a later run"
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="conflicts")
     record = models.ForeignKey(
