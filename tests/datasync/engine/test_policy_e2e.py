@@ -579,6 +579,7 @@ def test_row22_a_moved_number_moves_the_link_and_opts_the_old_number_out(
     row = rows(run)[cons]
     assert row.category == "Created"
     assert "+12025550119" in row.reason and "+12025550120" in row.reason
+    assert row.moved_from_profile == old, "the old number's profile keeps this run in its history"
     new = linked(cons)
     assert new.phone_number == "+12025550120" and new.pk != old.pk
     old.refresh_from_db()

@@ -84,6 +84,10 @@ class SyncRecord(models.Model):
     profile = models.ForeignKey(
         Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_records"
     )
+    # The profile the constituent's link moved off (policy row 22), unlinked and opted out by this record.
+    moved_from_profile = models.ForeignKey(
+        Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="sync_records_moved_from"
+    )
     mobile = models.CharField(max_length=40, blank=True)
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
