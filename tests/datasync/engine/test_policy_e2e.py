@@ -674,6 +674,20 @@ def test_row16_a_path_asking_for_yes_defers_the_subscription(make_integration, s
     assert sub.status == Subscription.Status.ACTIVE and welcomes(profile) == 1
 
 
+def test_row16_a_preview_counts_a_yes_prompt_to_someone_without_an_opt_in_as_a_text(
+    make_integration, simulator, paths
+):
+    integration = make_integration("liberal", default_opt_in_path=paths["confirm"])
+    add(simulator, "asked@example.org", "2025550129", opted_in=False)
+    add(simulator, "willing@example.org", "2025550130")
+    publish(simulator)
+
+    preview = sync(integration, dry_run=True)
+
+    assert preview.counts == {"Deferred Subscription": 2}
+    assert preview.would_text_without_opt_in == 1
+
+
 # --- rows 17 to 19 ---------------------------------------------------------------------------------------
 
 

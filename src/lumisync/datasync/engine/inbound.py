@@ -755,7 +755,6 @@ def _apply_chunk(
             for outcome in outcomes
             if outcome.decision
             and outcome.decision.subscribe_path
-            and not outcome.decision.subscribe_path.requires_confirmation
             and not outcome.item.incoming.opted_in
         )
         locked.save(update_fields=["done", "counts", "would_text_without_opt_in"])
