@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -231,7 +231,10 @@ def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> Non
         return
     source = integration_services.file_source(integration)
     with fetch_changed_files(
-        source, integration_services.file_credentials(integration), _ProcessedFiles(integration)
+        source,
+        integration_services.file_credentials(integration),
+        _ProcessedFiles(integration),
+        since=None if options.initial else _first_file_date(integration),
     ) as result:
         if not result.files:
             detail = f" Not ready (no manifest): {', '.join(result.not_ready)}." if result.not_ready else ""
@@ -244,6 +247,16 @@ def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> Non
         _prepare_from(
             context, run, options, readers, [(item.name, item.size, item.sha256) for item in result.files]
         )
+
+
+def _first_file_date(integration: Integration) -> date | None:
+    """The oldest file date a run that is not an initial load reads: the eve of the first activation, so
+    that the night before it counts and a long history left on the file server is neither downloaded
+    nor taken for changes (an initial load reads it all)."""
+    if integration.first_activated_at is None:
+        return None
+    zone = integration.organization.zone
+    return timezone.localtime(integration.first_activated_at, zone).date() - timedelta(days=1)
 
 
 class _ChunkWriter:
@@ -753,9 +766,7 @@ def _apply_chunk(
         locked.would_text_without_opt_in += sum(
             1
             for outcome in outcomes
-            if outcome.decision
-            and outcome.decision.subscribe_path
-            and not outcome.item.incoming.opted_in
+            if outcome.decision and outcome.decision.subscribe_path and not outcome.item.incoming.opted_in
         )
         locked.save(update_fields=["done", "counts", "would_text_without_opt_in"])
         InboundChunk.objects.filter(pk=chunk).update(done=True, constituent_ids=[])
