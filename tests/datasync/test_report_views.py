@@ -9,10 +9,12 @@ import csv
 import io
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from datasync_testing import simulator_settings
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from lumisync.accounts.models import Role
@@ -474,3 +476,28 @@ def test_chart_stacks_each_run_by_outcome_scaled_to_the_largest(admin_client, li
     ]
     assert [s.group for s in short.segments] == ["written", "attention"]
     assert tall.segments[0].y + tall.segments[0].height == chart["height"], "bars stand on the axis"
+
+
+# --- a profile's sync history ----------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_profile_page_shows_the_run_that_moved_its_link_away_and_a_constituent_luminate_lost(
+    admin_client, first_run, live, sim, people
+):
+    old = Profile.objects.get(constituent_id=people["jane"])
+    sim.state.update_constituent(people["jane"], mobile_phone="2025550146")
+    sim.state.delete_constituent(people["formula"])
+    name = sim.write_changed_file(mode="full")
+    (Path(sim.ftp_root) / name).write_text(f"CONS_ID\r\n{people['jane']}\r\n{people['formula']}\r\n")
+    moved = run_inbound(live)
+    lost = Profile.objects.get(constituent_id=people["formula"])
+
+    history = admin_client.get(reverse("subscribers:profile_detail", args=[old.pk])).content.decode()
+    flagged = admin_client.get(reverse("subscribers:profile_detail", args=[lost.pk])).content.decode()
+
+    row = moved.records.get(constituent_id=people["jane"])
+    assert f'href="{reverse("datasync:report_record", args=[row.pk])}"' in history
+    assert "+12025550146" in history, "the reason names the new number"
+    assert 'id="link-not-found"' in flagged and people["formula"] in flagged
+    assert 'id="link-not-found"' not in history

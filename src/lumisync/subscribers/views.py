@@ -78,11 +78,16 @@ def profile_detail(request, pk: int):
         )[:MESSAGES_SHOWN],
         "message_count": profile.messages.count(),
         "messages_shown": MESSAGES_SHOWN,
-        # Previews write nothing, so only real runs are this profile's sync history.
-        "sync_records": profile.sync_records.filter(run__dry_run=False)
+        # Previews write nothing, so only real runs are this profile's sync history; a run that moved the
+        # link off this profile wrote its row on the new number's profile.
+        "sync_records": (profile.sync_records.all() | profile.sync_records_moved_from.all())
+        .filter(run__dry_run=False)
         .select_related("run")
         .order_by("-run__started_at", "-id")[:SYNC_RECORDS_SHOWN],
         "sync_records_shown": SYNC_RECORDS_SHOWN,
+        "links_not_found": profile.link_snapshots.filter(not_found_at__isnull=False).order_by(
+            "constituent_id"
+        ),
     }
     return render(request, "subscribers/profile_detail.html", context)
 

@@ -233,8 +233,24 @@ def test_row3_not_found_changes_nothing_and_keeps_the_link(sync_type, make_integ
     assert row.category == "Processing Error" and "not found" in row.reason
     assert row.profile_id == profile.pk, "the report row points at the linked profile"
     assert linked(cons).pk == profile.pk, "the link is kept"
+    assert LinkSnapshot.objects.get(constituent_id=cons).not_found_at is not None, "and flagged"
     assert synced_status(profile, paths) == Subscription.Status.ACTIVE
     assert run.status == SyncRun.Status.PARTIAL
+
+
+def test_row3_the_flag_goes_when_luminate_finds_the_constituent_again(make_integration, simulator):
+    integration = make_integration("liberal")
+    cons = add(simulator, "back@example.org", "2025550104")
+    publish(simulator)
+    sync(integration)
+    LinkSnapshot.objects.filter(constituent_id=cons).update(not_found_at=timezone.now())
+    change(simulator, cons, **{"name.first": "Back"})
+    publish(simulator)
+
+    run = sync(integration)
+
+    assert category(run, cons) == "Updated"
+    assert LinkSnapshot.objects.get(constituent_id=cons).not_found_at is None
 
 
 @BOTH

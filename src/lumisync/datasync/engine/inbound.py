@@ -97,6 +97,7 @@ SNAPSHOT_COLUMNS = (
     "reconciled_at",
     "run",
     "phone_before_run",
+    "not_found_at",
 )
 
 
@@ -751,6 +752,7 @@ def _apply_chunk(
         if foreseen is None:
             _apply_decisions(context, run, outcomes, profiles, subscriptions)
             _carry_over(context.integration, outcomes)
+            _flag_not_found(context.integration, outcomes)
         else:
             foreseen.add(context, outcomes, by_link, at_phone, subscriptions)
         _report(run, outcomes)
@@ -1291,6 +1293,7 @@ def _save_snapshots(context: SyncContext, run_id: int, outcomes: list[_Outcome],
                 now,
                 run_id,
                 outcome.phone_before_run,
+                None,
             )
         )
     bulk.insert(
@@ -1344,6 +1347,15 @@ def _carry_over(integration: Integration, outcomes: list[_Outcome]) -> None:
             if cons_id not in existing
         ]
     )
+
+
+def _flag_not_found(integration: Integration, outcomes: list[_Outcome]) -> None:
+    """Row 3: a link whose constituent Luminate no longer finds is kept, and flagged on its snapshot."""
+    gone = [o.item.cons_id for o in outcomes if isinstance(o.item.error, NotFound)]
+    if gone:
+        LinkSnapshot.objects.filter(
+            integration=integration, constituent_id__in=gone, not_found_at__isnull=True
+        ).update(not_found_at=timezone.now())
 
 
 def _report(run: SyncRun, outcomes: list[_Outcome]) -> None:

@@ -112,7 +112,9 @@ class LinkSnapshot(models.Model):
 
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="snapshots")
     constituent_id = models.CharField(max_length=32)
-    profile = models.ForeignKey(Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    profile = models.ForeignKey(
+        Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="link_snapshots"
+    )
     fields = models.JSONField(default=dict)
     opted_in = models.BooleanField(default=False)
     phone = models.CharField(max_length=20, blank=True)
@@ -124,6 +126,9 @@ class LinkSnapshot(models.Model):
     # (policy row 12), whichever chunk reads it first.
     run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     phone_before_run = models.CharField(max_length=20, blank=True)
+    # Set when getUser last answered "not found" (deleted or merged in Luminate, policy row 3): the link is
+    # kept, and flagged here until Luminate finds the constituent again.
+    not_found_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
