@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -69,7 +70,15 @@ def test_management_command_creates_lists_and_revokes(organization):
         call_command("api-keys", "list", "nowhere")
 
 
-def test_snippet_page_uses_the_seed_map_by_default(admin_client, organization, path):
+def test_snippet_page_offers_the_seed_map_by_default(admin_client, organization):
+    page = admin_client.get("/donation-forms/").content.decode()
+
+    offered = re.search(r'<textarea name="form_map"[^>]*>(.*?)</textarea>', page, re.S).group(1)
+    assert json.loads(html.unescape(offered)) == DEFAULT_CONVIO_FORM_MAP
+    assert DonationFormSnippet.objects.get(organization=organization).form_map == DEFAULT_CONVIO_FORM_MAP
+
+
+def test_snippet_page_shows_both_parts_with_the_wording_escaped(admin_client, organization, path):
     admin_client.post(
         "/donation-forms/",
         {

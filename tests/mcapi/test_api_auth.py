@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 from mcapi_testing import basic, error_of
@@ -15,6 +16,8 @@ from lumisync.subscribers import services as subscribers
 from lumisync.subscribers.models import Channel
 
 pytestmark = pytest.mark.django_db
+
+PASSWORD = "s3cret-Pass-123"  # what make_user gives every test user
 
 
 def heading_and_message(response) -> tuple[str, str]:
@@ -70,8 +73,50 @@ def test_a_signed_in_browser_session_does_not_authenticate(client, admin_user):
 
 
 def test_basic_auth_with_email_and_password(api, admin_user, campaign):
-    root = api("GET", "campaigns", auth=basic(admin_user.email, "s3cret-Pass-123"))
+    root = api("GET", "campaigns", auth=basic(admin_user.email, PASSWORD))
     assert root.get("success") == "true"
+
+
+class RecordingCache:
+    """The cache, with a record of what is stored in it."""
+
+    def __init__(self):
+        self.stored = []
+
+    def get(self, key):
+        return cache.get(key)
+
+    def set(self, key, value, timeout):
+        self.stored.append((key, value))
+        cache.set(key, value, timeout)
+
+
+def test_a_verified_password_is_remembered_not_hashed_on_every_call(api, admin_user, campaign, monkeypatch):
+    recording = RecordingCache()
+    monkeypatch.setattr("lumisync.mcapi.auth.cache", recording)
+    hashings = []
+    check_password = type(admin_user).check_password
+
+    def counting_check_password(user, raw):
+        hashings.append(raw)
+        return check_password(user, raw)
+
+    monkeypatch.setattr(type(admin_user), "check_password", counting_check_password)
+    for _ in range(3):
+        assert api("GET", "campaigns", auth=basic(admin_user.email, PASSWORD)).get("success") == "true"
+
+    assert len(hashings) == 1
+    assert recording.stored and all(PASSWORD not in repr(entry) for entry in recording.stored)
+
+
+def test_a_changed_password_is_refused_at_once(api, admin_user, campaign):
+    old = basic(admin_user.email, PASSWORD)
+    assert api.raw("GET", "campaigns", auth=old).status_code == 200
+    admin_user.set_password("n3w-Pass-456")
+    admin_user.save()
+
+    assert api.raw("GET", "campaigns", auth=old).status_code == 401
+    assert api.raw("GET", "campaigns", auth=basic(admin_user.email, "n3w-Pass-456")).status_code == 200
 
 
 def test_basic_auth_wrong_password(api, admin_user):
@@ -84,7 +129,7 @@ def test_user_of_several_organizations_must_name_the_company(
     api, admin_user, organization, other_organization, campaign
 ):
     Membership.objects.create(user=admin_user, organization=other_organization, role=Role.STAFF)
-    auth = basic(admin_user.email, "s3cret-Pass-123")
+    auth = basic(admin_user.email, PASSWORD)
     refused = api.raw("GET", "campaigns", auth=auth)
     assert refused.status_code == 401
     message = heading_and_message(refused)[1]
@@ -134,13 +179,13 @@ def test_tenant_isolation(api, other_api, organization, path, campaign):
 
     assert [p.findtext("first_name") for p in api("GET", "profiles").iter("profile")] == ["Ada"]
     assert list(other_api("GET", "profiles").iter("profile")) == []
-    assert error_of(other_api("GET", "profile", phone_number="+12025550143"))[0] == "6"
+    assert error_of(other_api("GET", "profile", phone_number="+12025550143"))[0] == "5"
     assert error_of(other_api("GET", "campaign_subscribers", campaign_id=campaign.pk))[0] == "1"
     assert (
         error_of(other_api("POST", "profile_update", phone_number="+12025550199", opt_in_path_id=path.pk))[0]
         == "4"
     )
-    assert error_of(other_api("POST", "profile_opt_out", phone_number="+12025550143"))[0] == "6"
+    assert error_of(other_api("POST", "profile_opt_out", phone_number="+12025550143"))[0] == "5"
     assert list(other_api("GET", "campaigns").iter("campaign")) == []
     # Org B's refused calls changed nothing of org A's.
     profile.refresh_from_db()
@@ -161,7 +206,7 @@ def test_repeated_wrong_passwords_cool_off(api, admin_user, settings):
     settings.LUMISYNC_LOGIN_MAX_FAILURES = 2
     for _ in range(2):
         assert api.raw("GET", "campaigns", auth=basic(admin_user.email, "wrong")).status_code == 401
-    cooling = api.raw("GET", "campaigns", auth=basic(admin_user.email, "s3cret-Pass-123"))
+    cooling = api.raw("GET", "campaigns", auth=basic(admin_user.email, PASSWORD))
     assert cooling.status_code == 429
     assert "try again later" in heading_and_message(cooling)[1]
 

@@ -52,10 +52,10 @@ def test_profile_xml_carries_fields_subscriptions_and_integration(api, organizat
     }
 
 
-def test_profile_of_unknown_number(api):
+def test_profile_of_unknown_number_is_mobile_commons_error_5(api):
     assert error_of(api("GET", "profile", phone_number="+12025550100")) == (
-        "6",
-        "Profile not found: no profile has phone_number '+12025550100'.",
+        "5",
+        "Invalid phone number: no profile has phone_number '+12025550100'.",
     )
 
 
@@ -146,6 +146,14 @@ def test_profile_update_creates_and_opts_in_with_welcome(api, organization, path
     assert element.find("subscriptions/subscription").get("status") == "Active"
 
 
+@pytest.mark.parametrize(
+    "column", ["0715ManyWords", "MJB 081613 Obama NY/PA DETAILS", "Frackdown - Cool? MJB091114"]
+)
+def test_profile_update_takes_mobile_commons_custom_column_names(api, organization, column):
+    api("POST", "profile_update", phone_number="2025550143", **{column: "yes"})
+    assert Profile.objects.get(organization=organization).custom_fields == {column: "yes"}
+
+
 def test_profile_update_by_query_string_or_body(api, client, token, organization):
     client.post(
         "/api/profile_update?phone_number=2025550143&first_name=Query",
@@ -224,6 +232,26 @@ def test_opt_out_of_one_campaign_or_all(api, organization, path):
     assert error_of(api("POST", "profile_opt_out", phone_number="+12025550143", campaign_id="abc"))[0] == "1"
 
 
+def test_opt_out_refusals_change_nothing(api, organization, path):
+    profile = make_profile(organization, "+12025550143")
+    subscribers.opt_in(profile, path, channel=Channel.API)
+    someone_else = make_profile(organization, "+12025550144")
+    subscribers.opt_in(someone_else, path, channel=Channel.API)
+    theirs = someone_else.subscriptions.get()
+
+    by_foreign_subscription = api(
+        "POST", "profile_opt_out", phone_number="+12025550143", subscription_id=theirs.pk
+    )
+    assert error_of(by_foreign_subscription) == (
+        "8",
+        f"Invalid subscription id: subscription_id {theirs.pk} is not a subscription of +12025550143.",
+    )
+    by_unknown_campaign = api("POST", "profile_opt_out", phone_number="+12025550143", campaign_id="999999")
+    assert error_of(by_unknown_campaign)[0] == "1"
+    assert "campaign_id 999999" in error_of(by_unknown_campaign)[1]
+    assert set(Subscription.objects.values_list("status", flat=True)) == {"active"}
+
+
 def test_an_api_opt_out_of_all_campaigns_under_a_stop_outlasts_a_start(api, organization, path):
     profile = make_profile(organization, "+12025550143")
     subscribers.opt_in(profile, path, channel=Channel.API)
@@ -266,6 +294,20 @@ def test_campaign_subscribers_filters_and_pages(api, organization, campaign, pat
     paged = api("GET", "campaign_subscribers", campaign_id=campaign.pk, limit=3, page=2)
     assert paged.find("subscriptions").attrib == {"num": "1", "page": "2"}
     assert error_of(api("GET", "campaign_subscribers"))[1] == "Missing parameter: campaign_id is required."
+
+
+def test_campaign_subscribers_filter_by_last_change(api, organization, campaign, path):
+    for day, phone in ((1, "+12025550101"), (10, "+12025550102"), (20, "+12025550103")):
+        with time_machine.travel(dt.datetime(2026, 3, day, 15, tzinfo=dt.UTC)):
+            subscribers.opt_in(make_profile(organization, phone), path, channel=Channel.API)
+
+    def phones(**params):
+        root = api("GET", "campaign_subscribers", campaign_id=campaign.pk, **params)
+        return [sub.findtext("phone_number") for sub in root.iter("sub")]
+
+    assert phones(**{"from": "2026-03-05"}) == ["12025550102", "12025550103"]
+    assert phones(to="2026-03-10") == ["12025550101", "12025550102"]
+    assert phones(**{"from": "2026-03-05", "to": "2026-03-15"}) == ["12025550102"]
 
 
 def test_calls_are_recorded_on_the_profile(api, organization):
@@ -315,7 +357,12 @@ def test_call_errors_name_field_and_value(api, organization):
         )
     )
     assert "duration '-3'" in message
+    error_id, message = error_of(
+        api("POST", "calls", phone_number="2025550143", started_at="2026-06-01T14:03:00Z")
+    )
+    assert (error_id, message) == ("7", "Missing parameter: alert_id is required.")
     assert not Call.objects.exists()
+    assert not Profile.objects.exists(), "a refused call leaves no profile behind"
 
 
 def test_characters_xml_cannot_carry_are_left_out(api, organization):

@@ -116,9 +116,29 @@ def test_get_campaign_subscribers(connector, organization, campaign, path):
     assert set(table["status"]) == {"Active"}
 
 
-def test_http_errors_reach_the_client_as_text(connector):
-    connector.client.headers = {"Authorization": "Bearer lsk_wrong"}
+def test_get_campaign_subscribers_by_date(connector, organization, campaign, path):
+    for day, phone in ((5, "+12025550101"), (20, "+12025550102")):
+        with time_machine.travel(dt.datetime(2026, 1, day, 15, tzinfo=dt.UTC)):
+            profile, _ = subscribers.get_or_create_profile(organization, phone, channel=Channel.API)
+            subscribers.opt_in(profile, path, channel=Channel.API)
+
+    table = connector.get_campaign_subscribers(campaign.pk, first_date="2026-01-10", last_date="2026-01-31")
+    assert list(table["phone_number"]) == ["12025550102"]
+
+
+def test_a_key_with_its_own_company(live_server, token, organization, other_organization):
+    def connector_for(company):
+        client = mobilecommons.MobileCommons(api_key=token, company_id=company)
+        client.client.uri = f"{live_server.url}/api/"
+        return client
+
+    add_profiles(organization, 2)
+    assert connector_for(organization.slug).get_profiles().num_rows == 2
     with pytest.raises(HTTPError) as raised:
-        connector.get_profiles()
-    assert "Code: 401" in str(raised.value)
-    assert "Reason: Unauthorized" in str(raised.value)
+        connector_for(other_organization.slug).get_profiles()
+    refusal = raised.value.__cause__.response
+    assert refusal.status_code == 401
+    assert (
+        f"<p>This API key does not belong to company &#x27;{other_organization.slug}&#x27;.</p>"
+        in refusal.text
+    )

@@ -58,11 +58,33 @@ def test_join_by_path_id_and_several_paths(client, organization, path):
 
 def test_json_answer(client, path):
     response = join(client, headers={"Accept": "application/json"}, **form(path))
-    body = response.json()
-    assert body["success"] is True
-    assert body["subscriptions"] == [
-        {"campaign_id": path.campaign_id, "status": "active", "outcome": "activated"}
-    ]
+    assert response.json() == {"success": True, "friends": []}
+    assert Profile.objects.get().subscriptions.get().status == Subscription.Status.ACTIVE
+
+
+@pytest.mark.parametrize("before", ["subscribed", "waiting for YES", "opted out"])
+def test_the_answer_tells_nothing_of_the_number_before(client, organization, path, before):
+    new_number = join(client, format="json", **form(path, phone="2025550199")).json()
+    profile, _ = subscribers.get_or_create_profile(organization, "+12025550143", channel=Channel.SMS)
+    if before == "waiting for YES":
+        path.confirmation_prompt = "Reply YES for River Alerts. Reply HELP for help, STOP to end."
+        path.save()
+    subscribers.opt_in(profile, path, channel=Channel.WEB)
+    if before == "opted out":
+        subscribers.opt_out(profile, channel=Channel.SMS)
+
+    known_number = join(client, format="json", **form(path))
+
+    assert known_number.status_code == 200
+    assert known_number.json() == new_number
+
+
+@pytest.mark.parametrize(
+    "column", ["0715ManyWords", "MJB 081613 Obama NY/PA DETAILS", "Frackdown - Cool? MJB091114"]
+)
+def test_custom_fields_take_mobile_commons_column_names(client, path, column):
+    join(client, **form(path, **{f"person[{column}]": "yes"}))
+    assert Profile.objects.get().custom_fields == {column: "yes"}
 
 
 def test_bad_number_error_page_and_json(client, path):
@@ -123,6 +145,35 @@ def test_friends_get_a_prompt_and_join_only_on_yes(client, organization, path):
     subscribers.confirm(friend)
     subscription.refresh_from_db()
     assert subscription.status == Subscription.Status.ACTIVE
+
+
+@pytest.mark.parametrize("stop", ["globally", "from the campaign"])
+def test_a_friend_who_opted_out_is_sent_nothing_and_the_referrer_is_told(client, organization, path, stop):
+    friend, _ = subscribers.get_or_create_profile(organization, "+12025550150", channel=Channel.SMS)
+    subscribers.opt_in(friend, path, channel=Channel.SMS)
+    subscribers.opt_out(friend, path.campaign if stop == "from the campaign" else None, channel=Channel.SMS)
+    sent_before = Message.objects.filter(profile=friend).count()
+    answer = join(
+        client,
+        format="json",
+        **form(path, **{"friends[]": ["2025550150", "2025550151"], "friends_opt_in_path": path.public_key}),
+    )
+    page = join(
+        client,
+        **form(
+            path,
+            phone="2025550144",
+            **{"friends[]": ["2025550150", "2025550152"], "friends_opt_in_path": path.public_key},
+        ),
+    )
+
+    assert answer.json()["friends"] == [
+        {"phone_number": "+12025550150", "invited": False},
+        {"phone_number": "+12025550151", "invited": True},
+    ]
+    assert "We sent no invitation to +12025550150." in page.content.decode()
+    assert Message.objects.filter(profile=friend).count() == sent_before
+    assert friend.subscriptions.get().status == Subscription.Status.OPTED_OUT
 
 
 def test_friends_need_a_path_and_valid_numbers(client, path):

@@ -330,7 +330,7 @@ def test_web_form_for_a_stopped_number_prompts_then_yes_activates_with_both_prov
         )
 
     assert answer.status_code == 200, answer.content
-    assert [s["outcome"] for s in answer.json()["subscriptions"]] == ["pending_confirmation"]
+    assert statuses(profile) == {"River alerts": "pending"}
     prompt = Message.objects.get(profile=profile, kind=Message.Kind.CONFIRMATION)
     assert not prompt.is_reply and prompt.not_before > NIGHT, "a web form is not the person texting"
     request = ConsentEvent.objects.filter(profile=profile).latest("id")

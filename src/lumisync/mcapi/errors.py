@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 # Mobile Commons answers a bad call with HTTP 200 and <error id=".." message=".."/>. Id 5 is Mobile
-# Commons' own "Invalid phone number"; the others are this platform's, listed in docs/api.md.
+# Commons' own "Invalid phone number", which it also answers for a number without a profile (clients read
+# it as "not found, create it"); the others are this platform's, listed in docs/api.md.
 INVALID_PARAMETER = 0
 INVALID_CAMPAIGN = 1
 INVALID_OPT_IN_PATH = 4
 INVALID_PHONE_NUMBER = 5
-PROFILE_NOT_FOUND = 6
 MISSING_PARAMETER = 7
 INVALID_SUBSCRIPTION = 8
 
@@ -17,7 +17,6 @@ TITLES = {
     INVALID_CAMPAIGN: "Invalid campaign id",
     INVALID_OPT_IN_PATH: "Invalid opt-in path",
     INVALID_PHONE_NUMBER: "Invalid phone number",
-    PROFILE_NOT_FOUND: "Profile not found",
     MISSING_PARAMETER: "Missing parameter",
     INVALID_SUBSCRIPTION: "Invalid subscription id",
 }

@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from django.db import transaction
 from django.db.models import Prefetch, Q
 
 from lumisync.accounts.models import Organization
@@ -20,15 +21,17 @@ from lumisync.mcapi.errors import (
     INVALID_PARAMETER,
     INVALID_PHONE_NUMBER,
     INVALID_SUBSCRIPTION,
-    PROFILE_NOT_FOUND,
     ApiError,
 )
 from lumisync.subscribers import services as subscribers
 from lumisync.subscribers.fields import PROFILE_FIELDS
-from lumisync.subscribers.models import Campaign, Channel, OptInPath, Profile, Subscription
+from lumisync.subscribers.models import Call, Campaign, Channel, OptInPath, Profile, Subscription
 from lumisync.subscribers.phones import InvalidPhoneNumber
 
-CUSTOM_FIELD_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_ \-]{0,63}$")
+# Mobile Commons' custom columns are named freely ("MJB 081613 Obama NY/PA DETAILS", "0715ManyWords"): any
+# printable name of up to 64 characters that starts and ends with a non-space. Brackets and angle brackets
+# are kept out, so that person[<name>] on a web form stays unambiguous and a name is never markup.
+CUSTOM_FIELD_NAME = re.compile(r"(?!\s)(?!.*\s\Z)[^\x00-\x1f\x7f-\x9f<>\[\]]{1,64}")
 CUSTOM_VALUE_MAX = 500
 
 
@@ -74,7 +77,7 @@ def find_profile(organization: Organization, phone: str) -> Profile:
         .first()
     )
     if profile is None:
-        raise ApiError(PROFILE_NOT_FOUND, f"no profile has phone_number {phone!r}.")
+        raise ApiError(INVALID_PHONE_NUMBER, f"no profile has phone_number {phone!r}.")
     return profile
 
 
@@ -167,7 +170,7 @@ def split_fields(values: Mapping[str, str], *, ignore: frozenset[str] = frozense
             continue
         if name in PROFILE_FIELDS:
             person.fields[name] = value
-        elif CUSTOM_FIELD_NAME.match(name):
+        elif CUSTOM_FIELD_NAME.fullmatch(name):
             if len(value) > CUSTOM_VALUE_MAX:
                 raise ApiError(
                     INVALID_PARAMETER,
@@ -246,6 +249,23 @@ def opt_out(
         )
         for each in campaigns
     ]
+
+
+def record_call(organization: Organization, phone: str, **call) -> Call:
+    """Record a patch-through call on the profile of ``phone``, created for it when the number is new.
+
+    A refused call leaves nothing behind, not even the profile it would have created.
+    """
+    try:
+        with transaction.atomic():
+            person, _ = subscribers.get_or_create_profile(
+                organization, phone, channel=Channel.API, source_detail="Patch-through call"
+            )
+            return subscribers.record_call(person, **call)
+    except InvalidPhoneNumber as exc:
+        raise ApiError(INVALID_PHONE_NUMBER, f"phone_number: {exc}") from None
+    except subscribers.CallError as exc:
+        raise ApiError(INVALID_PARAMETER, str(exc)) from None
 
 
 def find_profile_for_gift(organization: Organization, phone: str, email: str) -> Profile | None:

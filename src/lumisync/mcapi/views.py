@@ -23,7 +23,6 @@ from lumisync.mcapi import auth, mcxml, ratelimit, services, webjoin
 from lumisync.mcapi.errors import (
     INVALID_CAMPAIGN,
     INVALID_PARAMETER,
-    INVALID_PHONE_NUMBER,
     INVALID_SUBSCRIPTION,
     TITLES,
     ApiError,
@@ -33,9 +32,7 @@ from lumisync.mcapi.forms import ApiKeyForm, DonationSnippetForm, WebSettingsFor
 from lumisync.mcapi.models import ApiKey, DonationFormSnippet
 from lumisync.mcapi.params import Params, merged
 from lumisync.mcapi.snippet import render_snippet
-from lumisync.subscribers import services as subscribers
 from lumisync.subscribers.models import Call, Channel
-from lumisync.subscribers.phones import InvalidPhoneNumber
 
 log = logging.getLogger(__name__)
 
@@ -181,29 +178,19 @@ def campaign_subscribers(request, params: Params, caller):
 
 @api_endpoint("POST")
 def calls(request, params: Params, caller):
-    phone = params.phone()
     started_at = params.moment("started_at") or params.moment("start_time")
     if started_at is None:
         raise ApiError(INVALID_PARAMETER, "started_at is required (ISO-8601 date-time).")
-    duration = params.integer("duration", default=0, minimum=0)
-    status = params.text("status") or Call.Status.COMPLETED
-    try:
-        person, _ = subscribers.get_or_create_profile(
-            caller.organization, phone, channel=Channel.API, source_detail="Patch-through call"
-        )
-        call = subscribers.record_call(
-            person,
-            alert_id=params.text("alert_id", required=True),
-            recipient_id=params.text("recipient_id", max_length=64),
-            recipient_name=params.text("recipient_name", max_length=255),
-            started_at=started_at,
-            duration_seconds=duration,
-            status=status,
-        )
-    except InvalidPhoneNumber as exc:
-        raise ApiError(INVALID_PHONE_NUMBER, f"phone_number: {exc}") from None
-    except subscribers.CallError as exc:
-        raise ApiError(INVALID_PARAMETER, str(exc)) from None
+    call = services.record_call(
+        caller.organization,
+        params.phone(),
+        alert_id=params.text("alert_id", required=True),
+        recipient_id=params.text("recipient_id", max_length=64),
+        recipient_name=params.text("recipient_name", max_length=255),
+        started_at=started_at,
+        duration_seconds=params.integer("duration", default=0, minimum=0),
+        status=params.text("status") or Call.Status.COMPLETED,
+    )
     return mcxml.response(mcxml.call_element(call))
 
 
@@ -303,7 +290,7 @@ def join(request):
         if data.get(webjoin.HONEYPOT, "").strip():
             # Filled in by a robot: answer as if it worked, so it learns nothing, and keep nothing.
             if _wants_json(request, data):
-                return JsonResponse({"success": True})
+                return JsonResponse(_join_answer([]))
             return render(request, "mcapi/join_done.html", {})
         result = webjoin.join(data, origin=origin, own_origin=_own_origin(request))
     except ApiError as error:
@@ -327,26 +314,21 @@ def join(request):
         )
         return _cors(response, request, organization)
     if _wants_json(request, data):
-        response = JsonResponse(
-            {
-                "success": True,
-                "profile_id": result.profile.pk,
-                "subscriptions": [
-                    {
-                        "campaign_id": outcome.subscription.campaign_id if outcome.subscription else None,
-                        "status": outcome.subscription.status if outcome.subscription else None,
-                        "outcome": str(outcome.outcome),
-                    }
-                    for outcome in result.outcomes
-                ],
-                "friends_invited": sum(1 for friend in result.friends if friend.changed),
-            }
-        )
+        response = JsonResponse(_join_answer(result.friends))
     elif result.redirect_to:
         response = redirect(result.redirect_to)
     else:
-        response = render(request, "mcapi/join_done.html", {})
+        not_sent = [friend.phone_number for friend in result.friends if not friend.sent]
+        response = render(request, "mcapi/join_done.html", {"friends_not_invited": not_sent})
     return _cors(response, request, result.organization)
+
+
+def _join_answer(friends: list[webjoin.FriendInvitation]) -> dict:
+    """The JSON answer to a join; anyone may post one, so it says nothing of the number's earlier state."""
+    return {
+        "success": True,
+        "friends": [{"phone_number": friend.phone_number, "invited": friend.sent} for friend in friends],
+    }
 
 
 @csrf_exempt

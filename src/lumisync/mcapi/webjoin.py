@@ -28,7 +28,7 @@ from lumisync.mcapi.errors import (
 from lumisync.mcapi.models import DonationFormSnippet, WebSettings
 from lumisync.mcapi.params import Params, phone_or_error
 from lumisync.subscribers import services as subscribers
-from lumisync.subscribers.models import Channel, OptInPath, Profile
+from lumisync.subscribers.models import Channel, OptInPath
 
 PERSON_FIELD = re.compile(r"^person\[([^\]]+)\]$")
 BILLING_FIELD = re.compile(r"^billing\[([^\]]+)\]$")
@@ -37,12 +37,21 @@ MAX_FRIENDS = 10
 MAX_WORDING = 2000
 
 
+@dataclass(frozen=True)
+class FriendInvitation:
+    phone_number: str
+    sent: bool
+
+
 @dataclass
 class JoinResult:
+    """What a join may tell the public: where to go next, and which friends were sent an invitation.
+
+    Nothing here depends on what the person's own number was before (subscribed, waiting or opted out).
+    """
+
     organization: Organization
-    profile: Profile | None = None
-    outcomes: list = field(default_factory=list)
-    friends: list = field(default_factory=list)
+    friends: list[FriendInvitation] = field(default_factory=list)
     redirect_to: str = ""
 
 
@@ -162,12 +171,9 @@ def join(data: QueryDict, *, origin: str, own_origin: str) -> JoinResult:
     actor = f"web form at {origin}" if origin else "web form"
     with transaction.atomic():
         profile, _ = services.save_person(organization, person, channel=channel, source_detail=detail)
-        result.profile = profile
         for path in paths:
-            result.outcomes.append(
-                services.opt_in(
-                    profile, path, channel=channel, actor=actor, source_detail=detail, wording=wording
-                )
+            services.opt_in(
+                profile, path, channel=channel, actor=actor, source_detail=detail, wording=wording
             )
         for friend_phone in friend_phones:
             if friend_phone == profile.phone_number:
@@ -178,15 +184,15 @@ def join(data: QueryDict, *, origin: str, own_origin: str) -> JoinResult:
                 channel=Channel.REFERRAL,
                 source_detail=f"Referred by {profile.phone_number}",
             )
-            result.friends.append(
-                services.opt_in(
-                    friend,
-                    friends_path,
-                    channel=Channel.REFERRAL,
-                    actor=profile.phone_number,
-                    source_detail=f"Referred by {profile.phone_number} on a web opt-in form",
-                )
+            invitation = services.opt_in(
+                friend,
+                friends_path,
+                channel=Channel.REFERRAL,
+                actor=profile.phone_number,
+                source_detail=f"Referred by {profile.phone_number} on a web opt-in form",
             )
+            # Nothing is sent to a number that opted out, is subscribed or already asked.
+            result.friends.append(FriendInvitation(friend_phone, sent=bool(invitation.messages)))
     return result
 
 

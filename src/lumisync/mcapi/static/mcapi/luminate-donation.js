@@ -73,6 +73,14 @@
     }
   }
 
+  function forget() {
+    try {
+      window.sessionStorage.removeItem(STASH);
+    } catch (ignored) {
+      // Storage may be disabled; then nothing was kept either.
+    }
+  }
+
   function unstash() {
     try {
       var raw = window.sessionStorage.getItem(STASH);
@@ -84,6 +92,8 @@
   }
 
   function onSubmit(config) {
+    // Only the last submit counts: what an earlier, declined attempt kept must not report this gift.
+    forget();
     var box = document.getElementById(config.checkboxId);
     if (!box || !box.checked) {
       return;
