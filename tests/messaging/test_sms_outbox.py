@@ -53,14 +53,16 @@ def test_log_backend_sends_due_message_and_masks_the_number(profile, caplog):
 
 
 def test_message_not_yet_due_stays_queued(profile):
-    message = queue_message(profile, "Tomorrow", kind="broadcast")
-    message.not_before = timezone.now() + dt.timedelta(hours=3)
-    message.save()
-    assert send_due_messages().claimed == 0
-    message.refresh_from_db()
-    assert message.status == Message.Status.QUEUED
-    assert message.attempts == 0
-    assert send_due_messages(now=timezone.now() + dt.timedelta(hours=3)).sent == 1
+    # Noon in New York, so that the sending window is open three hours later too.
+    with time_machine.travel(dt.datetime(2026, 6, 11, 16, 0, tzinfo=dt.UTC), tick=False):
+        message = queue_message(profile, "Tomorrow", kind="broadcast")
+        message.not_before = timezone.now() + dt.timedelta(hours=3)
+        message.save()
+        assert send_due_messages().claimed == 0
+        message.refresh_from_db()
+        assert message.status == Message.Status.QUEUED
+        assert message.attempts == 0
+        assert send_due_messages(now=timezone.now() + dt.timedelta(hours=3)).sent == 1
 
 
 def test_oldest_due_first_and_limit_respected(make_profile):

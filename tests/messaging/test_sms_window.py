@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from lumisync.messaging.models import Message
-from lumisync.messaging.services import queue_message
+from lumisync.messaging.services import queue_message, send_due_messages
 from lumisync.messaging.window import next_send_time, recipient_zone
 
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
@@ -112,6 +112,81 @@ class TestQueueMessage:
             ValueError, match=rf"subscription {other.pk} belongs to profile {other.profile_id}"
         ):
             queue_message(profile, "Welcome", kind="welcome", subscription=other)
+
+
+@pytest.mark.django_db
+class TestWindowAtSending:
+    """Whenever a message was queued, the sender texts nobody outside the window at the moment it sends."""
+
+    @pytest.mark.parametrize(
+        ("number", "zone"),
+        [("+12125550143", NEW_YORK), ("+14155550143", LOS_ANGELES)],
+    )
+    def test_message_queued_in_the_evening_and_sent_at_night_waits_for_the_morning(
+        self, twilio, fake_provider, make_profile, number, zone
+    ):
+        profile = make_profile(number)
+        evening = dt.datetime(2026, 6, 10, 19, 59, tzinfo=zone)
+        message = queued_at(evening, profile)
+        assert message.not_before == evening
+
+        # The sender was down, or busy with a backlog, until 23:30 local.
+        with time_machine.travel(dt.datetime(2026, 6, 10, 23, 30, tzinfo=zone), tick=False):
+            summary = send_due_messages()
+
+        morning = dt.datetime(2026, 6, 11, 9, 0, tzinfo=zone)
+        message.refresh_from_db()
+        assert (summary.deferred, summary.sent) == (1, 0)
+        assert (message.status, message.not_before, message.attempts) == (Message.Status.QUEUED, morning, 0)
+        assert fake_provider.received == []
+
+        with time_machine.travel(morning, tick=False):
+            assert send_due_messages().sent == 1
+        message.refresh_from_db()
+        assert (message.status, message.attempts) == (Message.Status.SENT, 1)
+        assert len(fake_provider.received) == 1
+
+    def test_the_clock_a_caller_passes_is_the_moment_of_sending(self, profile):
+        message = queued_at(utc(2026, 6, 10, 23, 59), profile)  # 19:59 in New York
+        summary = send_due_messages(now=utc(2026, 6, 11, 3, 30))  # 23:30 in New York
+        message.refresh_from_db()
+        assert summary.deferred == 1
+        assert (message.status, message.not_before) == (Message.Status.QUEUED, utc(2026, 6, 11, 13, 0))
+
+    def test_claim_of_a_crashed_sender_released_at_night_is_not_sent(self, profile):
+        message = queued_at(utc(2026, 6, 10, 23, 0), profile)  # 19:00 in New York
+        Message.objects.filter(pk=message.pk).update(
+            status=Message.Status.SENDING, claimed_at=utc(2026, 6, 10, 23, 1), attempts=1
+        )
+        with time_machine.travel(utc(2026, 6, 11, 4, 0), tick=False):  # midnight in New York
+            summary = send_due_messages()
+        message.refresh_from_db()
+        assert (summary.released, summary.deferred, summary.sent) == (1, 1, 0)
+        assert (message.status, message.not_before) == (Message.Status.QUEUED, utc(2026, 6, 11, 13, 0))
+        assert message.attempts == 1, "the crashed sender's attempt still counts, the deferral does not"
+
+    def test_window_narrowed_after_queueing_is_kept(self, organization, profile):
+        message = queued_at(utc(2026, 6, 11, 14, 0), profile)  # 10:00 in New York
+        organization.sending_window_start = dt.time(11, 0)
+        organization.save()
+        with time_machine.travel(utc(2026, 6, 11, 14, 30), tick=False):
+            assert send_due_messages().deferred == 1
+        message.refresh_from_db()
+        assert message.not_before == utc(2026, 6, 11, 15, 0)
+
+    def test_reply_still_goes_at_night(self, profile):
+        message = queued_at(utc(2026, 6, 11, 3, 0), profile, kind="reply", reply=True)
+        with time_machine.travel(utc(2026, 6, 11, 4, 0), tick=False):
+            assert send_due_messages().sent == 1
+        message.refresh_from_db()
+        assert message.status == Message.Status.SENT
+
+    def test_pass_summary_names_the_messages_put_back(self, profile):
+        queued_at(utc(2026, 6, 10, 23, 59), profile)
+        summary = send_due_messages(now=utc(2026, 6, 11, 3, 30))
+        assert (
+            str(summary) == "0 sent, 0 failed, 0 cancelled, 0 to retry, 1 put back until the sending window"
+        )
 
 
 class TestNextSendTime:

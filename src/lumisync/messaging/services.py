@@ -71,8 +71,8 @@ def queue_message(
     """Put a text to ``profile`` in the outbox.
 
     It waits for the sending window in the recipient's local time, unless ``reply`` says it answers a text
-    the person just sent (STOP/HELP confirmations, keyword answers), which goes at once. Consent is checked
-    again when it is sent, not here.
+    the person just sent (STOP/HELP confirmations, keyword answers), which goes at once. Consent and
+    the window are checked again when it is sent.
     """
     message = new_message(profile, body, kind=kind, subscription=subscription, reply=reply)
     message.save(force_insert=True)
@@ -134,15 +134,17 @@ class SendSummary:
     failed: int = 0
     cancelled: int = 0
     retried: int = 0
+    deferred: int = 0
     released: int = 0
 
     @property
     def claimed(self) -> int:
-        return self.sent + self.failed + self.cancelled + self.retried
+        return self.sent + self.failed + self.cancelled + self.retried + self.deferred
 
     def __str__(self) -> str:
         return (
             f"{self.sent} sent, {self.failed} failed, {self.cancelled} cancelled, {self.retried} to retry"
+            + (f", {self.deferred} put back until the sending window" if self.deferred else "")
             + (f", {self.released} released from an interrupted sender" if self.released else "")
         )
 
@@ -151,14 +153,18 @@ def send_due_messages(
     now: dt.datetime | None = None, limit: int = 100, *, profile: Profile | None = None
 ) -> SendSummary:
     """Claim up to ``limit`` queued messages whose time has come (only ``profile``'s, if given), re-check
-    consent, and deliver them through the configured backend."""
-    now = now or timezone.now()
+    consent and the sending window, and deliver them through the configured backend.
+
+    ``now`` stands in for the clock for the whole pass; without it the clock is read again for each
+    message, since a pass held up by a slow provider may run past the end of a sending window.
+    """
     # Resolved before claiming, so a misconfigured backend leaves nothing claimed and unsent.
     backend = get_backend()
     try:
-        summary = SendSummary(released=_release_stale_claims(now))
-        for message_id, claimed_at in _claim(now, limit, profile):
-            _send_one(message_id, claimed_at, backend, summary)
+        claim_time = now or timezone.now()
+        summary = SendSummary(released=_release_stale_claims(claim_time))
+        for message_id, claimed_at in _claim(claim_time, limit, profile):
+            _send_one(message_id, claimed_at, backend, summary, now)
     finally:
         backend.close()
     return summary
@@ -198,17 +204,39 @@ def _still_ours(message_id: int, claimed_at: dt.datetime) -> dt.datetime | None:
     return renewed if taken else None
 
 
-def _send_one(message_id: int, claimed_at: dt.datetime, backend, summary: SendSummary) -> None:
+def _send_one(
+    message_id: int, claimed_at: dt.datetime, backend, summary: SendSummary, now: dt.datetime | None
+) -> None:
     claimed_at = _still_ours(message_id, claimed_at)
     if claimed_at is None:
         return
-    message = Message.objects.select_related("organization", "profile", "subscription").get(id=message_id)
+    message = Message.objects.select_related("organization", "profile__organization", "subscription").get(
+        id=message_id
+    )
     ours = Message.objects.filter(id=message_id, status=Message.Status.SENDING, claimed_at=claimed_at)
     reason = consent_problem(message)
     if reason:
         ours.update(status=Message.Status.CANCELLED, error=reason, claimed_at=None)
         logger.info("SMS message %s (%s) cancelled: %s", message.pk, message.kind, reason)
         summary.cancelled += 1
+        return
+    window_opens = _window_opens_later(message, now or timezone.now())
+    if window_opens is not None:
+        # Not sending now is no failed attempt: the claim's count is handed back with the message.
+        ours.update(
+            status=Message.Status.QUEUED,
+            not_before=window_opens,
+            claimed_at=None,
+            attempts=F("attempts") - 1,
+        )
+        logger.info(
+            "SMS message %s (%s) to %s put back until its sending window opens at %s",
+            message.pk,
+            message.kind,
+            mask_number(message.profile.phone_number),
+            window_opens.isoformat(),
+        )
+        summary.deferred += 1
         return
     try:
         accepted = backend.send(message, status_callback=status_callback_url(message))
@@ -244,6 +272,20 @@ def _send_one(message_id: int, claimed_at: dt.datetime, backend, summary: SendSu
         accepted.provider_sid,
     )
     summary.sent += 1
+
+
+def _window_opens_later(message: Message, moment: dt.datetime) -> dt.datetime | None:
+    """When the recipient's sending window next opens, if ``moment`` is outside it; None when the message
+    may go now.
+
+    The time a message was queued for says nothing about when it is sent: a sender that was down, a
+    backlog longer than the day's window, a crashed sender's released claim or a window narrowed since
+    would otherwise text people at night. Replies answer a text the person just sent and go at any hour.
+    """
+    if message.is_reply:
+        return None
+    opens = send_time_for(message.profile, moment)
+    return opens if opens > moment else None
 
 
 def _retry_or_give_up(message: Message, ours, exc: DeliveryError, summary: SendSummary) -> None:
