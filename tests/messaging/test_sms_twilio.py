@@ -14,7 +14,8 @@ from django.utils import timezone
 from lumisync.messaging.backends import PermanentDeliveryError, TwilioBackend
 from lumisync.messaging.models import Message, ProviderAccount
 from lumisync.messaging.services import queue_message, send_due_messages
-from support.sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+from support.certificates import make_certificate
+from support.sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, running
 
 pytestmark = pytest.mark.django_db
 
@@ -188,3 +189,46 @@ def test_token_never_in_logs_or_exception_text(twilio, fake_provider, profile, c
     finally:
         backend.close()
     assert_no_secret(str(raised.value) + repr(raised.value))
+
+
+@pytest.fixture
+def provider_certificate(tmp_path):
+    """A self-signed certificate for the provider: its own authority, which the client trusts only when a
+    test lists it in SSL_CERT_FILE."""
+    return make_certificate(tmp_path, "sms-provider")
+
+
+@pytest.fixture
+def https_provider(twilio, provider_certificate, monkeypatch):
+    """The provider account pointed at a fake provider serving https."""
+    for variable in ("SSL_CERT_FILE", "SSL_CERT_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    with running(ACCOUNT_SID, AUTH_TOKEN, certificate=provider_certificate) as provider:
+        ProviderAccount.objects.filter(pk=twilio.pk).update(base_url=provider.base_url)
+        yield provider
+
+
+def test_untrusted_provider_certificate_sends_nothing_and_says_why(https_provider, profile):
+    message = now_due(profile)
+    summary = send_due_messages()
+    message.refresh_from_db()
+    assert summary.retried == 1 and summary.sent == 0
+    assert message.status == Message.Status.QUEUED
+    assert message.error.startswith(
+        f"The TLS certificate of the SMS provider at {https_provider.base_url} was refused ("
+    )
+    assert "CERTIFICATE_VERIFY_FAILED" in message.error
+    assert https_provider.received == []
+
+
+def test_provider_certificate_signed_by_a_trusted_authority_sends(
+    https_provider, provider_certificate, profile, monkeypatch
+):
+    monkeypatch.setenv("SSL_CERT_FILE", str(provider_certificate.cert_file))
+    message = now_due(profile)
+    assert send_due_messages().sent == 1
+    message.refresh_from_db()
+    [request] = https_provider.received
+    assert https_provider.base_url.startswith("https://")
+    assert (request.form["To"], request.form["Body"]) == (profile.phone_number, "Rally at noon")
+    assert (message.status, message.provider_sid) == (Message.Status.SENT, request.sid)

@@ -1,15 +1,21 @@
-"""A Twilio-compatible Messages API on 127.0.0.1, for tests: records what it receives, fails on request."""
+"""A Twilio-compatible Messages API on 127.0.0.1, for tests: records what it receives, fails on request.
+
+Plain http by default; given a certificate it serves https, as a real provider does.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
+import ssl
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
+
+from support.certificates import Certificate
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "tok-7f3a9c1e5b2d4f6a8c0e2b4d6f8a0c2e"
@@ -105,13 +111,20 @@ def _basic_auth(header: str) -> tuple[str, str]:
 
 
 class running:
-    """Context manager: a FakeProvider served on an ephemeral loopback port in a thread."""
+    """Context manager: a FakeProvider served on an ephemeral loopback port in a thread, over https with
+    ``certificate`` (see :func:`support.certificates.make_certificate`) when one is given."""
 
-    def __init__(self, account_sid: str, auth_token: str) -> None:
+    def __init__(self, account_sid: str, auth_token: str, *, certificate: Certificate | None = None) -> None:
         self.provider = FakeProvider(account_sid, auth_token)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.provider, threading.Lock()))
         self.server.daemon_threads = True
-        self.provider.base_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "http"
+        if certificate is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(certificate.cert_file, certificate.key_file)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.provider.base_url = f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> FakeProvider:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from lumisync.luminate.egress import EgressRefused, check_url
+from lumisync.luminate.protocol import _caused_by_certificate as caused_by_certificate
 from lumisync.messaging import conf
 from lumisync.messaging.models import Message, ProviderAccount
 
@@ -91,6 +92,14 @@ class TwilioBackend:
         except httpx.TimeoutException as exc:
             raise TransientDeliveryError(f"The SMS provider at {account.base_url} timed out.") from exc
         except httpx.TransportError as exc:
+            if caused_by_certificate(exc):
+                # Transient all the same: a provider's expired certificate or a missing CA gets fixed, and
+                # the messages should go then rather than fail for good.
+                raise TransientDeliveryError(
+                    f"The TLS certificate of the SMS provider at {account.base_url} was refused ({exc}): "
+                    "check the provider URL, and that the certificate authority that signed it is trusted "
+                    "(SSL_CERT_FILE)."
+                ) from exc
             raise TransientDeliveryError(
                 f"The SMS provider at {account.base_url} could not be reached ({type(exc).__name__})."
             ) from exc
