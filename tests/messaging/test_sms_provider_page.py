@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from django.views.debug import SafeExceptionReporterFilter
 
 from lumisync.accounts.models import Role
 from lumisync.messaging.models import Message, ProviderAccount
@@ -84,6 +85,13 @@ def test_an_error_elsewhere_does_not_send_the_typed_token_back(admin_client, org
     assert "Sending number</a>: &#x27;555&#x27; is not a valid phone number for region US." in page
     assert AUTH_TOKEN not in page
     assert not ProviderAccount.objects.filter(organization=organization).exists()
+
+
+def test_an_error_report_of_the_page_hides_the_typed_token(admin_client, organization, private_hosts):
+    response = admin_client.post(PAGE, form("https://api.twilio.com", from_number="555"))
+    posted = SafeExceptionReporterFilter().get_post_parameters(response.wsgi_request)
+    assert posted["auth_token"] == SafeExceptionReporterFilter.cleansed_substitute
+    assert posted["account_sid"] == ACCOUNT_SID
 
 
 def test_credentials_in_the_url_are_refused_and_not_shown_back(admin_client, organization):

@@ -5,13 +5,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+from xml.sax.saxutils import escape
 
 import pytest
 
 from lumisync.messaging.models import Message
 from lumisync.messaging.services import queue_message, send_due_messages
 from lumisync.messaging.signatures import compute_signature, signature_is_valid
-from lumisync.subscribers.inbound import STOP_REPLY
+from lumisync.subscribers.inbound import HELP_REPLY, STOP_REPLY
 from lumisync.subscribers.models import Campaign, OptInPath, Profile, ProfileStatus, Subscription
 from support.sms_fake_provider import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
@@ -195,15 +197,23 @@ class TestInbound:
         ]
 
     def test_help_from_a_stranger_is_answered_in_the_response(
-        self, client, twilio, fake_provider, organization
+        self, client, twilio, fake_provider, organization, caplog
     ):
-        response = post_signed(client, "/sms/inbound/", inbound("HELP", sender="+13125550143"))
+        caplog.set_level(logging.INFO, logger="lumisync.messaging")
+        response = post_signed(client, "/sms/inbound/", inbound(" help\n", sender="+13125550143"))
         assert response.status_code == 200
         assert response.content.decode().startswith(
             '<?xml version="1.0" encoding="UTF-8"?><Response><Message>'
         )
-        assert f"{organization.name}: text alerts" in response.content.decode()
+        reply = HELP_REPLY.format(organization=organization.name)
+        assert f"<Message>{escape(reply)}</Message>" in response.content.decode()
         assert not Message.objects.exists() and fake_provider.received == []
+        # No outbox row and no profile: the log line is the record of what was asked and answered.
+        assert (
+            "Incoming text from a number without a profile (ending 0143), keyword 'help', answered inline: "
+            + reply
+        ) in caplog.text
+        assert "+13125550143" not in caplog.text
 
     def test_bad_signature_is_refused_and_nothing_happens(self, client, twilio, profile):
         params = inbound("STOP")

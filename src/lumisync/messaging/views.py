@@ -17,6 +17,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidde
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from lumisync.accounts.decorators import administrator_required
@@ -84,18 +85,23 @@ def inbound_message(request: HttpRequest) -> HttpResponse:
         from_number = normalize_phone(request.POST.get("From", ""), organization.phone_region)
     except InvalidPhoneNumber as exc:
         return HttpResponse(f"From: {exc}", status=400, content_type="text/plain")
+    body = request.POST.get("Body", "")
     with transaction.atomic():
-        replies = handle_inbound_text(organization, from_number, request.POST.get("Body", ""))
+        replies = handle_inbound_text(organization, from_number, body)
         profile = Profile.objects.filter(organization=organization, phone_number=from_number).first()
         if profile is not None:
             for reply in replies:
                 services.queue_message(profile, reply, kind=Message.Kind.REPLY, reply=True)
     if profile is None:
-        # No profile to hang an outbox row on (a stranger texting HELP): answer in the response itself.
+        # A deliberate exception to "every text goes through the outbox" (docs/operations.md): a number
+        # with no profile (a stranger texting HELP or an unknown word) has no consent record to keep and
+        # no profile to hang an outbox row on, so the answer goes back in the response itself. This log
+        # line is its only record.
         logger.info(
-            "Incoming text from %s without a profile: %s replies inline",
-            mask_number(from_number),
-            len(replies),
+            "Incoming text from a number without a profile (ending %s), keyword %r, answered inline: %s",
+            from_number[-4:],
+            " ".join(body.split()),
+            " | ".join(replies),
         )
         return _twiml(replies)
     # Whatever the text made due for this person (the replies, a keyword's welcome) goes now, not at the
@@ -141,6 +147,7 @@ def _provider_page(request: HttpRequest, form, test_form) -> HttpResponse:
     return render(request, "messaging/provider.html", context)
 
 
+@sensitive_post_parameters("auth_token")
 @administrator_required
 def provider_settings(request: HttpRequest) -> HttpResponse:
     account = _account_of(request)
