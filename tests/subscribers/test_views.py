@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -241,7 +242,7 @@ def test_create_a_keyword_path_shows_its_id_and_public_key(signed_in, organizati
     assert path.keyword == "RALLY"
     page = response.content.decode()
     assert f'<dd class="mono" id="path-id">{path.pk}</dd>' in page
-    assert path.public_key.startswith("OP") and path.public_key in page
+    assert re.fullmatch(r"OP[0-9A-F]{32}", path.public_key) and path.public_key in page
     assert "Opt-in path Rally keyword (River Alerts) created." in page
     assert "does not say how" not in page
 
@@ -284,6 +285,15 @@ def test_saving_a_welcome_without_stop_and_help_warns_but_saves(signed_in, web_p
         ),
         ({"kind": "sms"}, "Kind</a>: Select a valid choice. sms is not one of the available choices."),
         ({"name": ""}, "Name</a>: This field is required."),
+        (
+            {"welcome_message": "Welcome! " * 200},
+            "Welcome message</a>: Welcome message is 1799 characters, over the limit of 1600 for one text. "
+            '<span class="entered">(entered: “Welcome! Welcome!',
+        ),
+        (
+            {"confirmation_prompt": "y" * 1601},
+            "Confirmation prompt</a>: Confirmation prompt is 1601 characters, over the limit of 1600",
+        ),
     ],
 )
 def test_bad_path_input_is_refused_naming_field_and_value(signed_in, organization, campaign, fields, message):

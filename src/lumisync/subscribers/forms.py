@@ -6,6 +6,7 @@ import re
 
 from django import forms
 
+from lumisync.messaging.services import MAX_BODY_LENGTH
 from lumisync.subscribers.inbound import RESERVED_WORDS
 from lumisync.subscribers.models import Campaign, OptInPath
 
@@ -59,6 +60,13 @@ class OptInPathForm(forms.ModelForm):
             )
         return keyword
 
+    # Each opt-in through the path queues these as a text, which the outbox refuses over the length limit.
+    def clean_welcome_message(self):
+        return _within_text_limit("Welcome message", self.cleaned_data["welcome_message"])
+
+    def clean_confirmation_prompt(self):
+        return _within_text_limit("Confirmation prompt", self.cleaned_data["confirmation_prompt"])
+
     def clean(self):
         cleaned = super().clean()
         kind, keyword = cleaned.get("kind"), cleaned.get("keyword", "")
@@ -74,3 +82,12 @@ class OptInPathForm(forms.ModelForm):
             if other is not None:
                 self.add_error("keyword", f"Keyword {keyword!r} is already used by the opt-in path {other}.")
         return cleaned
+
+
+def _within_text_limit(label: str, text: str) -> str:
+    if len(text) > MAX_BODY_LENGTH:
+        # The form's error list shows the start of the value entered beside this.
+        raise forms.ValidationError(
+            f"{label} is {len(text)} characters, over the limit of {MAX_BODY_LENGTH} for one text."
+        )
+    return text
