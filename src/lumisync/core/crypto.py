@@ -8,6 +8,9 @@ still reads whatever has not been rewritten yet.
 
 from __future__ import annotations
 
+import os
+import stat
+import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -79,7 +82,34 @@ def write_key_file(path: Path) -> bool:
     """Create the key file with one new key unless it exists; True when a file was written."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(generate_key() + "\n")
+    _replace_key_file(path, generate_key() + "\n")
     return True
+
+
+def add_key_to_file(path: Path) -> None:
+    """Put a new key first in the key file, creating it if need be; the keys already there stay after it."""
+    existing = path.read_text() if path.exists() else ""
+    _replace_key_file(path, generate_key() + "\n" + existing)
+
+
+def _replace_key_file(path: Path, text: str) -> None:
+    """Make ``text`` the key file's content in one step.
+
+    A running server reads the file for every encryption and decryption; rewritten in place, it could be
+    read empty in between and every secret would fail for that moment. A complete file renamed over it
+    is seen whole or not at all. A new file is readable by its owner only; a file replaced keeps the mode
+    it was given (an operator may have let the server's group read it).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # mode 0600
+    try:
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(temporary, stat.S_IMODE(path.stat().st_mode))
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

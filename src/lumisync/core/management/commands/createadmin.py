@@ -2,6 +2,8 @@ import secrets
 import sys
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -30,6 +32,12 @@ class Command(BaseCommand):
             raise CommandError("The password read from standard input is empty.")
         with transaction.atomic():
             user, _ = get_user_model().objects.get_or_create(username=username, defaults={"email": email})
+            try:
+                # The same rules as a password set in the app; the user is needed for the similarity check.
+                validate_password(password, user)
+            except ValidationError as exc:
+                # Raising inside the transaction undoes the user it may just have created.
+                raise CommandError("The password is refused: " + " ".join(exc.messages)) from None
             user.set_password(password)
             user.save()
             Membership.objects.update_or_create(

@@ -29,8 +29,7 @@ class Command(BaseCommand):
                     "first in that variable, restart, then run rotate-keys without --new-key."
                 )
             path = Path(settings.LUMISYNC_KEY_FILE)
-            existing = path.read_text() if path.exists() else ""
-            path.write_text(crypto.generate_key() + "\n" + existing)
+            crypto.add_key_to_file(path)
             crypto._keyring.cache_clear()
             self.stdout.write(f"Added a new key in front of {path}.")
         total = 0
