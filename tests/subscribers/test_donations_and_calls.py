@@ -102,6 +102,30 @@ def test_luminates_sighting_replaces_what_the_donation_form_reported(organizatio
     )
 
 
+def test_luminates_street_line_keeps_the_rest_of_the_address_the_form_typed_when_they_agree(
+    organization, profile
+):
+    typed = {"street1": "9 River St", "city": "Albany", "state": "NY", "postal_code": "12207"}
+    gift(organization, profile, "CONF-2", MAY_1, typed, channel=Channel.DONATION_FORM, amount="30")
+
+    record_donation(
+        organization,
+        transaction_id="CONF-2",
+        amount="25.00",
+        billing_address={"street1": "9 River St"},
+        channel=Channel.LUMINATE,
+    )
+
+    stored = Donation.objects.get(transaction_id="CONF-2")
+    assert (stored.amount, stored.channel) == (Decimal("25.00"), Channel.LUMINATE)
+    assert (stored.billing_street1, stored.billing_city, stored.billing_postal_code) == (
+        "9 River St",
+        "Albany",
+        "12207",
+    )
+    assert Profile.objects.get(pk=profile.pk).billing_city == "Albany"
+
+
 def test_luminates_sighting_moves_a_reported_gift_to_its_own_profile(organization, profile):
     gift(organization, profile, "CONF-0", MAY_1 - dt.timedelta(days=30), OLD_ADDRESS)
     gift(organization, profile, "CONF-1", MAY_1, FORGED_ADDRESS, channel=Channel.DONATION_FORM)

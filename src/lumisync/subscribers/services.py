@@ -1012,16 +1012,22 @@ def _replace_reported_gift(donation: Donation, values: dict[str, Any], *, keep_t
     """Luminate's record of a gift replaces what the donation form reported of it.
 
     The form's report is anyone's word (the snippet key that allows it is public), Luminate's is the gift
-    as charged: its amount, form, level, email, billing address and channel win. Its profile wins when it
+    as charged: its amount, form, level, email, billing address and channel win (a billing line Luminate
+    leaves empty keeps the form's when the street lines agree). Its profile wins when it
     names one; the report's time stays unless Luminate gives one (``keep_time``). The profiles concerned
     get their billing address again from their newest gifts, so a forged address does not outlive the
     report that brought it.
     """
     reported_for = donation.profile
+    # Luminate's record may carry only the street line: the lines it leaves empty keep what the form
+    # typed when the street agrees, and go with the rest of the report when it does not.
+    same_street = values["billing_street1"] == donation.billing_street1
     replacing = {
         name: value
         for name, value in values.items()
-        if not (name == "profile" and value is None) and not (name == "donated_at" and keep_time)
+        if not (name == "profile" and value is None)
+        and not (name == "donated_at" and keep_time)
+        and not (same_street and name.startswith("billing_") and not value)
     }
     for name, value in replacing.items():
         setattr(donation, name, value)
