@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from datasync_testing import SECRET_VALUES, simulator_settings
 from django.core.management import CommandError, call_command
+from django.db.models import F
 
+from lumisync.datasync import services
 from lumisync.datasync.models import AuditEntry, Integration
 
 
-def run(*args, stdin: str = "", monkeypatch=None) -> str:
+def run(*args, stdin: str = "", monkeypatch=None, stderr: io.StringIO | None = None) -> str:
     if monkeypatch is not None:
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
     out = io.StringIO()
-    call_command("integration", *args, stdout=out)
+    call_command("integration", *args, stdout=out, stderr=stderr or io.StringIO())
     return out.getvalue()
 
 
@@ -63,6 +66,19 @@ def test_set_creates_configures_and_reads_secrets_from_stdin(organization, sim, 
         assert value not in output
 
 
+def test_secrets_from_the_settings_file_are_stored_never_printed_and_audited_hidden(
+    organization, sim, tmp_path
+):
+    path = _settings_file(tmp_path, sim, api_key=SECRET_VALUES["api_key"])
+    output = run("set", "--org", organization.slug, "--file", str(path))
+    integration = Integration.objects.get(organization=organization)
+    assert integration.api_key == SECRET_VALUES["api_key"]
+    assert "api_key" in output and SECRET_VALUES["api_key"] not in output
+    entry = integration.audit_entries.get(action=AuditEntry.Action.SETTINGS)
+    assert entry.changes["api_key"] == [None, services.HIDDEN]
+    assert SECRET_VALUES["api_key"] not in run("show", "--org", organization.slug, "--json")
+
+
 def test_secrets_on_the_command_line_are_refused(organization):
     with pytest.raises(CommandError, match="secrets are never taken on the command line") as caught:
         run("set", "--org", organization.slug, "--api-key", SECRET_VALUES["api_key"])
@@ -89,6 +105,59 @@ def test_invalid_values_name_the_field(organization, integration):
     )
     integration.refresh_from_db()
     assert integration.api_host == ""
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"), [("no", False), ("0", False), ("off", False), ("yes", True), ("on", True)]
+)
+def test_near_real_time_takes_yes_or_no(organization, integration, value, stored):
+    Integration.objects.filter(pk=integration.pk).update(near_real_time=not stored)
+    run("set", "--org", organization.slug, "--near-real-time", value)
+    integration.refresh_from_db()
+    assert integration.near_real_time is stored
+
+
+def test_a_checkbox_setting_refuses_what_is_neither_yes_nor_no(organization, integration):
+    with pytest.raises(CommandError, match="near_real_time: expected yes or no, not 'maybe'"):
+        run("set", "--org", organization.slug, "--near-real-time", "maybe")
+
+
+def test_renaming_the_opt_in_field_needs_the_confirmation_flag(organization, integration):
+    with pytest.raises(CommandError, match="You renamed Mobile opt-in Boolean field name"):
+        run("set", "--org", organization.slug, "--opt-in-field", "custom_boolean12")
+    integration.refresh_from_db()
+    assert integration.opt_in_field == "custom_boolean50"
+    run("set", "--org", organization.slug, "--opt-in-field", "custom_boolean12", "--confirm-rename")
+    integration.refresh_from_db()
+    assert integration.opt_in_field == "custom_boolean12"
+
+
+def test_clear_secret_removes_a_stored_secret(organization, configured):
+    assert configured.site_admin_password
+    output = run("set", "--org", organization.slug, "--clear-secret", "site_admin_password")
+    assert "Changed: site_admin_password" in output
+    configured.refresh_from_db()
+    assert configured.site_admin_password == "" and configured.api_key == SECRET_VALUES["api_key"]
+    assert "site_admin_password: not set" in run("show", "--org", organization.slug)
+
+
+def test_the_api_key_cannot_be_cleared_while_active(organization, configured):
+    Integration.objects.filter(pk=configured.pk).update(active=True)
+    with pytest.raises(CommandError, match="The API key cannot be cleared while the integration is active"):
+        run("set", "--org", organization.slug, "--clear-secret", "api_key")
+    configured.refresh_from_db()
+    assert configured.api_key == SECRET_VALUES["api_key"]
+
+
+def test_changing_checked_settings_of_an_active_sync_warns(organization, configured):
+    Integration.objects.filter(pk=configured.pk).update(
+        active=True, last_test_passed=True, tested_config_version=F("config_version")
+    )
+    quiet, warned = io.StringIO(), io.StringIO()
+    run("set", "--org", organization.slug, "--notes", "not checked", stderr=quiet)
+    run("set", "--org", organization.slug, "--organization-code", "otherorg", stderr=warned)
+    assert quiet.getvalue() == ""
+    assert warned.getvalue().strip() == "Warning: " + services.UNTESTED_WHILE_ACTIVE
 
 
 def test_liberal_needs_the_confirmation_flag(organization, integration):
@@ -132,7 +201,7 @@ def test_show_test_activate_deactivate(organization, configured):
         run("activate", "--org", organization.slug, "--initial-load", "no", "--send-earlier-opt-ins", "no")
     tested = run("test", "--org", organization.slug)
     assert tested.count("[passed]") == 9 and "Test Connection passed." in tested
-    with pytest.raises(CommandError, match="--initial-load yes|no"):
+    with pytest.raises(CommandError, match=re.escape("needs --initial-load yes|no")):
         run("activate", "--org", organization.slug)
     activated = run(
         "activate", "--org", organization.slug, "--initial-load", "yes", "--send-earlier-opt-ins", "no"

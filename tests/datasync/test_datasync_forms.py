@@ -6,8 +6,11 @@ import pytest
 from datasync_testing import SECRET_VALUES
 
 from lumisync.datasync import services
-from lumisync.datasync.forms import IntegrationForm, MappingsForm, form_data
-from lumisync.datasync.models import OPT_IN_FIELD, SyncType
+from lumisync.datasync.forms import CREDENTIALS_IN_URL, IntegrationForm, MappingsForm, form_data
+from lumisync.datasync.models import OPT_IN_FIELD, Integration, SyncType
+from lumisync.subscribers.models import OptInPath
+
+TYPED_PASSWORD = "TopSecretPw"
 
 
 def _form(integration, **changes):
@@ -32,10 +35,29 @@ def test_stored_settings_are_valid_as_they_are(integration):
     [
         ("https://secure2.convio.net", "includes a scheme: enter only the host name"),
         ("secure2.convio.net/site/SRConsAPI", "includes a path: enter only the host name"),
+        ("secure2 .convio.net", "contains a space: enter only the host name"),
+        ("secure2.convio.net:abc", "optionally with ':' and a port number"),
+        ("secure2.convio.net:99999", "optionally with ':' and a port number"),
     ],
 )
 def test_api_host_must_be_a_bare_host(integration, value, expected):
     assert expected in _error(integration, "api_host", api_host=value)
+
+
+def test_api_host_with_a_port_number_is_accepted(integration):
+    form = _form(integration, api_host="secure2.convio.net:8443")
+    assert form.is_valid() and form.settings_values()["api_host"] == "secure2.convio.net:8443"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [f"rivers:{TYPED_PASSWORD}@secure2.convio.net", f"https://rivers:{TYPED_PASSWORD}@secure2.convio.net"],
+)
+def test_a_login_in_the_api_host_is_refused_and_never_shown_back(integration, value):
+    form = _form(integration, api_host=value)
+    message = _error(integration, "api_host", api_host=value)
+    assert "includes a user name or password" in message and TYPED_PASSWORD not in message
+    assert not form.is_valid() and TYPED_PASSWORD not in str(form)
 
 
 def test_api_host_is_stored_lower_case(integration):
@@ -57,6 +79,33 @@ def test_private_addresses_are_refused_unless_the_operator_allows_them(integrati
 def test_export_url_scheme_must_be_allowed(integration, url):
     message = _error(integration, "export_url", export_url=url)
     assert "allowed: ftp://, ftps://, https://" in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"ftps://rivers:{TYPED_PASSWORD}@customerftp.convio.net/export/",
+        f"ftp://rivers:{TYPED_PASSWORD}@customerftp.convio.net",
+        f"sftp://rivers:{TYPED_PASSWORD}@customerftp.convio.net/export/",
+        f"rivers:{TYPED_PASSWORD}@customerftp.convio.net/export/",
+        "ftp://rivers@customerftp.convio.net/export/",
+    ],
+)
+def test_a_login_in_the_export_url_is_refused_and_never_shown_back(integration, url):
+    form = _form(integration, export_url=url)
+    assert not form.is_valid()
+    assert form.errors["export_url"] == [CREDENTIALS_IN_URL]
+    assert TYPED_PASSWORD not in str(form) and "rivers" not in str(form["export_url"])
+
+
+def test_an_at_sign_in_the_export_urls_path_is_no_login(integration):
+    assert _form(integration, export_url="ftps://customerftp.convio.net/exports@rivers/").is_valid()
+
+
+def test_an_export_url_urlsplit_cannot_read_is_refused_by_name(integration):
+    assert "is not a URL: enter it as ftps://host/folder/" in _error(
+        integration, "export_url", export_url="ftps://[customerftp.convio.net/export/"
+    )
 
 
 def test_plain_http_needs_the_operator_and_the_integration(integration, settings):
@@ -115,6 +164,67 @@ def test_advanced_limits(integration):
     )
 
 
+def test_renaming_the_opt_in_field_needs_confirmation(integration):
+    message = _error(integration, "confirm_rename", opt_in_field="custom_boolean12")
+    assert (
+        "You renamed Mobile opt-in Boolean field name from 'custom_boolean50' to 'custom_boolean12'"
+        in message
+    )
+    assert "Test Connection" in message
+    form = _form(integration, opt_in_field="custom_boolean12", confirm_rename=True)
+    assert form.is_valid() and form.settings_values()["opt_in_field"] == "custom_boolean12"
+    # Keeping the name asks nothing, and the confirmation is no setting.
+    form = _form(integration, notes="x")
+    assert form.is_valid() and "confirm_rename" not in form.settings_values()
+
+
+def test_a_deactivated_default_path_stays_chosen_and_is_marked_inactive(integration, actor, web_path):
+    services.apply_settings(integration, {"default_opt_in_path": web_path}, actor)
+    OptInPath.objects.filter(pk=web_path.pk).update(active=False)
+    integration.refresh_from_db()
+    html = str(IntegrationForm(instance=integration)["default_opt_in_path"])
+    assert (
+        f'<option value="{web_path.pk}" selected>Luminate sign-ups (River Alerts) (inactive)</option>' in html
+    )
+    form = _form(integration, notes="an unrelated change")
+    assert form.is_valid(), form.errors
+    assert form.settings_values()["default_opt_in_path"] == web_path
+    # Another inactive path cannot be chosen.
+    other = OptInPath.objects.create(
+        organization=integration.organization, campaign=web_path.campaign, name="Old form", active=False
+    )
+    assert "active web opt-in paths" in _error(
+        integration, "default_opt_in_path", default_opt_in_path=other.pk
+    )
+
+
+def test_a_ticked_clear_box_clears_the_secret(integration, actor):
+    services.apply_settings(integration, dict(SECRET_VALUES), actor)
+    integration.refresh_from_db()
+    assert 'aria-label="Clear Site Admin password"' in str(IntegrationForm(instance=integration))
+    form = _form(integration, clear_site_admin_password=True)
+    assert form.is_valid(), form.errors
+    values = form.settings_values()
+    assert values["site_admin_password"] is services.CLEAR_SECRET and values["api_key"] == ""
+
+
+def test_clear_and_a_new_value_together_are_refused(integration):
+    message = _error(integration, "datasync_password", datasync_password="new", clear_datasync_password=True)
+    assert message == "Either enter a new Data Sync password or tick Clear, not both."
+
+
+@pytest.mark.parametrize(("name", "label"), [("login_password", "Password"), ("api_key", "API key")])
+def test_the_api_secrets_cannot_be_cleared_while_active(integration, name, label):
+    assert _form(integration, **{f"clear_{name}": True}).is_valid()
+    Integration.objects.filter(pk=integration.pk).update(active=True)
+    integration.refresh_from_db()
+    message = _error(integration, name, **{f"clear_{name}": True})
+    assert message.startswith(f"The {label} cannot be cleared while the integration is active")
+    assert "deactivate the integration first" in message
+    # The optional ones can.
+    assert _form(integration, clear_site_admin_password=True, clear_datasync_password=True).is_valid()
+
+
 def test_liberal_asks_for_the_consent_confirmation(integration):
     assert "SMS consent" in _error(integration, "confirm_sms_consent", sync_type=SyncType.LIBERAL)
     assert _form(integration, sync_type=SyncType.LIBERAL, confirm_sms_consent=True).is_valid()
@@ -142,10 +252,13 @@ def _mapping_data(integration, **changes):
     return MappingsForm(data, integration=integration)
 
 
-def test_mappings_as_seeded_are_valid(integration):
+def test_mappings_as_seeded_are_valid_and_come_back_unchanged(integration):
     form = _mapping_data(integration)
     assert form.is_valid(), form.errors
-    assert len(form.changes()) == integration.field_mappings.count()
+    assert form.changes() == [
+        services.MappingChange(m.field, m.api_name, m.csv_heading, m.required)
+        for m in integration.field_mappings.all()
+    ]
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,22 @@ from datasync_testing import SECRET_VALUES
 from django.db import connection
 
 from lumisync.datasync import services
+from lumisync.datasync.engine import schedule
 from lumisync.datasync.mappings import DEFAULT_MAPPINGS, seed_default_mappings
-from lumisync.datasync.models import OPT_IN_FIELD, AuditEntry, Integration, MappingKind, SyncType
+from lumisync.datasync.models import (
+    OPT_IN_FIELD,
+    AuditEntry,
+    Direction,
+    Integration,
+    MappingKind,
+    SyncRun,
+    SyncType,
+)
 from lumisync.luminate.files import BadFile
 from lumisync.subscribers import services as subscribers
-from lumisync.subscribers.models import Channel
+from lumisync.subscribers.models import Campaign, Channel, OptInPath
+
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
 
 def test_create_seeds_the_seed_table_with_luminate_names(integration):
@@ -42,6 +53,16 @@ def test_seeding_again_keeps_edited_rows(integration):
     assert rows["phone_number"].api_field_name == "cell_phone"
     assert rows["address_city"].api_field_name == "primary_address.city"
     assert len(rows) == len(DEFAULT_MAPPINGS)
+
+
+def test_a_cleared_secret_is_removed_and_audited_without_its_value(integration, actor):
+    services.apply_settings(integration, dict(SECRET_VALUES), actor)
+    changed = services.apply_settings(integration, {"site_admin_password": services.CLEAR_SECRET}, actor)
+    integration.refresh_from_db()
+    assert changed == ["site_admin_password"] and integration.site_admin_password == ""
+    assert integration.api_key == SECRET_VALUES["api_key"]
+    entry = integration.audit_entries.filter(action=AuditEntry.Action.SETTINGS).first()
+    assert entry.changes == {"site_admin_password": [services.HIDDEN, None]}
 
 
 def test_secrets_are_encrypted_at_rest_and_kept_when_blank(integration, actor):
@@ -157,20 +178,82 @@ def test_api_ip_addresses_are_shown_as_networks(settings):
     assert services.api_ip_addresses() == ["100.25.49.244/32", "2001:db8::1/128", "34.194.244.45/32"]
 
 
+def _local(*args) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=NEW_YORK)
+
+
+def _inbound_run(integration, started_at, **fields):
+    return SyncRun.objects.create(
+        integration=integration, direction=Direction.INBOUND, started_at=started_at, **fields
+    )
+
+
 @pytest.mark.parametrize(
     ("now", "expected"),
     [
         # 23:30 in New York on 1 March: the window opens at 01:00 the next day.
-        (dt.datetime(2026, 3, 2, 4, 30, tzinfo=dt.UTC), dt.datetime(2026, 3, 2, 1, 0)),
+        (_local(2026, 3, 1, 23, 30), _local(2026, 3, 2, 1, 0)),
         # 00:30 local: the same night's window is still ahead.
-        (dt.datetime(2026, 3, 2, 5, 30, tzinfo=dt.UTC), dt.datetime(2026, 3, 2, 1, 0)),
-        # 01:00 local exactly: the next night.
-        (dt.datetime(2026, 3, 2, 6, 0, tzinfo=dt.UTC), dt.datetime(2026, 3, 3, 1, 0)),
+        (_local(2026, 3, 2, 0, 30), _local(2026, 3, 2, 1, 0)),
+        # 05:00 local, as the window closes: the next night.
+        (_local(2026, 3, 2, 5, 0), _local(2026, 3, 3, 1, 0)),
+        # Noon: the next night.
+        (_local(2026, 3, 2, 12, 0), _local(2026, 3, 3, 1, 0)),
     ],
 )
-def test_next_overnight_run_is_in_the_organizations_time_zone(integration, now, expected):
-    when = services.next_overnight_run(integration, now)
-    assert when == expected.replace(tzinfo=zoneinfo.ZoneInfo("America/New_York"))
+def test_the_next_inbound_run_is_the_next_window_in_the_organizations_time_zone(integration, now, expected):
+    run = services.next_inbound_run(integration, now.astimezone(dt.UTC))
+    assert run.at == expected and run.at.tzinfo == NEW_YORK and not run.window_open
+    assert str(run) == services.local_time_text(expected)
+
+
+@pytest.mark.parametrize(
+    "now", [_local(2026, 3, 2, 1, 0), _local(2026, 3, 2, 2, 0), _local(2026, 3, 2, 4, 59)]
+)
+def test_inside_a_window_that_has_not_had_its_run_the_run_starts_now(integration, now):
+    run = services.next_inbound_run(integration, now.astimezone(dt.UTC))
+    assert run.at == now and run.window_open
+    assert str(run).startswith("within a minute, as the overnight window is open now")
+    # The scheduler agrees: it would start the run at this tick.
+    assert schedule.plan_of(integration, now).inbound
+
+
+def test_a_window_that_had_its_run_points_to_the_next_night(integration):
+    now = _local(2026, 3, 2, 2, 0)
+    # A preview (dry run) does not count, as for the scheduler.
+    _inbound_run(integration, _local(2026, 3, 2, 1, 0), dry_run=True)
+    assert services.next_inbound_run(integration, now).window_open
+    _inbound_run(integration, _local(2026, 3, 2, 1, 0))
+    assert services.next_inbound_run(integration, now).at == _local(2026, 3, 3, 1, 0)
+    # A run paused at the end of the window resumes in the next one.
+    _inbound_run(integration, _local(2026, 3, 2, 1, 30), status=SyncRun.Status.PAUSED)
+    assert services.next_inbound_run(integration, now).window_open
+
+
+def test_a_window_across_midnight_that_opened_yesterday_is_open_now(integration):
+    Integration.objects.filter(pk=integration.pk).update(
+        overnight_window_start=dt.time(22, 0), overnight_window_end=dt.time(3, 0)
+    )
+    integration.refresh_from_db()
+    now = _local(2026, 3, 2, 1, 0)
+    assert services.next_inbound_run(integration, now).window_open
+    _inbound_run(integration, _local(2026, 3, 1, 22, 5))
+    assert services.next_inbound_run(integration, now).at == _local(2026, 3, 2, 22, 0)
+
+
+def test_the_scheduler_starts_nothing_for_an_inactive_integration(integration, actor, monkeypatch):
+    started = []
+    monkeypatch.setattr(schedule, "_start", lambda pk, direction, target: started.append(direction) or True)
+    night, day = _local(2026, 3, 2, 2, 0), _local(2026, 3, 2, 12, 0)
+    assert schedule.tick(night) == [] and schedule.tick(day) == []
+    _pass_test(integration)
+    services.activate(integration, actor, initial_load=False, export_earlier_opt_ins=False)
+    assert schedule.tick(night) == [(integration.pk, Direction.INBOUND)]
+    assert schedule.tick(day) == [(integration.pk, Direction.OUTBOUND)]
+    services.deactivate(integration, actor)
+    # Deactivation stops both schedules at once.
+    assert schedule.tick(night) == [] and schedule.tick(day) == []
+    assert started == [Direction.INBOUND, Direction.OUTBOUND]
 
 
 def _pass_test(integration):
@@ -207,10 +290,42 @@ def test_first_activation_needs_both_answers_and_stores_them(integration, actor,
     assert entry.changes["earlier opt-ins at activation"] == [None, 1]
 
 
+def test_earlier_opt_ins_count_only_what_the_outbound_sync_would_send(
+    integration, actor, organization, web_path
+):
+    # web_path's campaign is synced once it is the default path; "Newsletter" then is not.
+    services.apply_settings(integration, {"default_opt_in_path": web_path}, actor)
+    newsletter = OptInPath.objects.create(
+        organization=organization,
+        campaign=Campaign.objects.create(organization=organization, name="Newsletter"),
+        name="Newsletter sign-ups",
+    )
+    stays, _ = subscribers.get_or_create_profile(organization, "+1 202 555 0143", channel=Channel.WEB)
+    stopped, _ = subscribers.get_or_create_profile(organization, "+1 202 555 0144", channel=Channel.WEB)
+    elsewhere, _ = subscribers.get_or_create_profile(organization, "+1 202 555 0145", channel=Channel.WEB)
+    from_luminate, _ = subscribers.get_or_create_profile(organization, "+1 202 555 0146", channel=Channel.WEB)
+    subscribers.opt_in(stays, web_path, channel=Channel.SMS)
+    subscribers.opt_in(stopped, web_path, channel=Channel.SMS)
+    subscribers.opt_out(stopped, channel=Channel.SMS)
+    subscribers.opt_in(elsewhere, newsletter, channel=Channel.SMS)
+    # What the inbound sync brought from Luminate is never sent back.
+    subscribers.opt_in(from_luminate, web_path, channel=Channel.LUMINATE)
+    numbers = services.activation_numbers(integration)
+    assert (numbers.earlier_opt_ins, numbers.earlier_opt_in_people, numbers.still_subscribed) == (2, 2, 1)
+    assert numbers.profiles == 4
+
+
 def test_sending_earlier_opt_ins_starts_the_outbound_sync_at_the_beginning(integration, actor):
     _pass_test(integration)
     integration = services.activate(integration, actor, initial_load=False, export_earlier_opt_ins=True)
     assert integration.outbound_start_event_id == 0
+
+
+def test_group_paths_without_the_api_settings_say_what_to_enter(integration):
+    groups, problem = services.luminate_groups(integration)
+    assert groups == []
+    assert problem.startswith("The API settings are not complete: enter the API host name, Login, Password")
+    assert "Configure Integration" in problem
 
 
 def test_deactivation_keeps_state_and_reactivation_asks_nothing(integration, actor):

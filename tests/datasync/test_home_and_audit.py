@@ -137,6 +137,22 @@ def test_home_shows_its_times_in_the_organizations_zone(admin_client, organizati
     assert "16:00" not in page
 
 
+def test_activating_inside_the_overnight_window_says_the_run_starts_now(admin_client, tested):
+    # 06:00 UTC is 02:00 in New York: the 01:00-05:00 window is open and has had no run, so the scheduler
+    # starts one at its next tick.
+    with time_machine.travel(datetime(2026, 7, 5, 6, 0, tzinfo=UTC), tick=False):
+        activate_page = admin_client.get("/datasync/activate/").content.decode()
+        response = admin_client.post(
+            "/datasync/activate/", {"initial_load": "no", "export_earlier_opt_ins": "no"}, follow=True
+        )
+    now = "within a minute, as the overnight window is open now (Sunday 5 July 2026 at 02:00 (EDT))"
+    assert f'id="first-run">{now}<' in activate_page
+    page = response.content.decode()
+    assert f"Integration active. The first sync runs {now}." in page
+    assert f'id="next-run">{now}<' in page
+    assert f"first inbound sync {now}." in audit_table(page)
+
+
 def test_a_settings_save_through_the_page_is_audited_by_label(admin_client, integration):
     response = post_settings(
         admin_client,

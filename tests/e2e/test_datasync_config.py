@@ -1,15 +1,18 @@
 """Data Sync set-up in a real browser, against the simulator over real HTTP and FTP.
 
 Creates the integration, configures it, passes Test Connection, edits a mapping (and is refused Required?
-on Email), activates and deactivates, with a screenshot of each screen.
+on Email; renames Phone number, which asks for confirmation and which Test Connection then checks),
+activates and deactivates, with a screenshot of each screen.
 """
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
-from lumisync.datasync.models import Integration
+from lumisync.datasync.models import AuditEntry, Integration
 from lumisync.simulator import SimulatorConfig, running_simulator
 from lumisync.subscribers.models import Campaign, OptInPath
 
@@ -18,6 +21,11 @@ pytestmark = pytest.mark.browser
 API_PASSWORD = "Api-Pass-e2e-41c7"
 API_KEY = "Key-e2e-9d20"
 FTP_PASSWORD = "Ftp-Pass-e2e-77ab"
+# The next overnight window's start in New York, or, when the test runs inside that window, now.
+NEXT_RUN = re.compile(
+    r"(within a minute, as the overnight window is open now \(.* at \d\d:\d\d \(E[SD]T\)\)"
+    r"|\w+day \d+ \w+ \d{4} at 01:00 \(E[SD]T\))"
+)
 
 
 @pytest.fixture
@@ -104,11 +112,35 @@ def test_configure_test_map_activate_deactivate(
     screenshot(page, "5-mappings-refused")
     page.locator("#id_profile_email-required").uncheck()
     page.locator("#id_profile_first_name-required").check()
-    page.locator("#id_address_city-api").fill("primary_address.city")
+    page.locator("#id_phone_number-api").fill("cell_phone")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".form-errors")).to_contain_text(
+        "You renamed Phone number from 'mobile_phone' to 'cell_phone'"
+    )
+    screenshot(page, "6-mappings-rename-asked")
+    page.locator("#id_confirm_rename").check()
     page.get_by_role("button", name="Save").click()
     expect(page.locator(".messages")).to_contain_text("Field mappings saved.")
     expect(page.locator("#id_profile_first_name-required")).to_be_checked()
+    expect(page.locator("#id_phone_number-api")).to_have_value("cell_phone")
     screenshot(page, "6-mappings-saved")
+
+    # Test Connection checks the new name, which this Luminate site does not have.
+    page.get_by_role("link", name="Test Connection").click()
+    page.get_by_role("button", name="Run Test Connection").click()
+    expect(page.locator("#test-outcome")).to_have_text("failed")
+    mapped = page.locator("tr.check", has_text="Every mapped API field exists")
+    expect(mapped).to_have_class(re.compile(r"\bfailed\b"))
+    expect(mapped).to_contain_text("cell_phone")
+    screenshot(page, "6-test-checks-the-new-name")
+    page.get_by_role("link", name="Edit Field Mappings").click()
+    page.locator("#id_phone_number-api").fill("mobile_phone")
+    page.locator("#id_confirm_rename").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator(".messages")).to_contain_text("Field mappings saved.")
+    page.get_by_role("link", name="Test Connection").click()
+    page.get_by_role("button", name="Run Test Connection").click()
+    expect(page.locator("#test-outcome")).to_have_text("passed")
 
     page.get_by_role("link", name="Group Opt-in Paths").click()
     page.locator("#id_paths-0-group").select_option(label="Volunteers")
@@ -120,14 +152,14 @@ def test_configure_test_map_activate_deactivate(
 
     page.get_by_role("link", name="Activate Integration").click()
     expect(page.locator("#earlier-opt-ins")).to_have_text("0")
-    expect(page.locator("#first-run")).to_contain_text("at 01:00 (EST)")
+    expect(page.locator("#first-run")).to_have_text(NEXT_RUN)
     page.locator("#id_initial_load_1").check()
     page.locator("#id_export_earlier_opt_ins_1").check()
     screenshot(page, "8-activate")
     page.get_by_role("button", name="Activate Integration").click()
     expect(page.locator("#integration-state")).to_have_text("Active")
     expect(page.locator(".messages")).to_contain_text("The first sync runs")
-    expect(page.locator("#next-run")).to_contain_text("at 01:00 (EST)")
+    expect(page.locator("#next-run")).to_have_text(NEXT_RUN)
     screenshot(page, "9-active")
 
     page.get_by_role("button", name="Deactivate Integration").click()
@@ -138,6 +170,9 @@ def test_configure_test_map_activate_deactivate(
 
     page.get_by_role("link", name="Audit log", exact=True).click()
     expect(page.locator("table.audit")).to_contain_text("Deactivated")
+    expect(page.locator("table.audit")).to_contain_text(
+        "Phone number: api field name: mobile_phone → cell_phone"
+    )
     _no_secrets(page)
     screenshot(page, "11-audit-log")
 
@@ -145,4 +180,10 @@ def test_configure_test_map_activate_deactivate(
     assert not integration.active and integration.first_activated_at is not None
     assert not integration.initial_load_requested and not integration.export_earlier_opt_ins
     assert integration.field_mappings.get(field="profile_first_name").required
+    renames = [
+        entry.changes["Phone number: api field name"]
+        for entry in integration.audit_entries.filter(action=AuditEntry.Action.MAPPINGS).order_by("id")
+        if "Phone number: api field name" in entry.changes
+    ]
+    assert renames == [["mobile_phone", "cell_phone"], ["cell_phone", "mobile_phone"]]
     assert list(integration.group_paths.values_list("group_id", flat=True)) == ["1002"]

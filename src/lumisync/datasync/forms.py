@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.db.models import Q, QuerySet
 
 from lumisync.datasync.mappings import (
     RENAME_CONFIRM,
@@ -13,9 +15,12 @@ from lumisync.datasync.mappings import (
     TRANSACTION_FIELD,
     label_of,
     luminate_field_name_error,
+    rename_confirmation_error,
 )
 from lumisync.datasync.models import FieldMapping, Integration, IntegrationType, MappingKind, SyncType
 from lumisync.datasync.services import (
+    API_SECRETS,
+    CLEAR_SECRET,
     SECRET_FIELDS,
     GroupPath,
     MappingChange,
@@ -28,6 +33,8 @@ from lumisync.subscribers.models import OptInPath
 
 _ORG_CODE = re.compile(r"[A-Za-z0-9_-]+")
 _FINGERPRINT = re.compile(r"[0-9A-Fa-f]{64}")
+# Where a URL's host part (after "scheme://") ends.
+_AUTHORITY_END = re.compile(r"[/?#]")
 
 HELP = {
     "login_name": (
@@ -67,6 +74,10 @@ HELP = {
         "The API name of the Luminate checkbox that marks a constituent as a mobile subscriber, for example "
         "custom_boolean50 (Custom Boolean 50 renamed Mobile Opt-in). It is the Opt-in status row of the field "
         "mappings too."
+    ),
+    "confirm_rename": (
+        "Needed only when you change the Mobile opt-in Boolean field name: if the new name is wrong, the whole "
+        "sync fails. Test Connection checks the new name."
     ),
     "sync_type": (
         "Liberal syncs every record with a mobile number both ways, whatever its Luminate opt-in status. "
@@ -117,6 +128,7 @@ MAIN_FIELDS = (
     "site_admin_username",
     "site_admin_password",
     "opt_in_field",
+    "confirm_rename",
     "sync_type",
     "confirm_sms_consent",
     "notes",
@@ -138,7 +150,33 @@ ADVANCED_FIELDS = (
     "file_server_fingerprint",
     "allow_plain_http",
 )
-MODEL_FIELDS = tuple(name for name in MAIN_FIELDS + ADVANCED_FIELDS if name != "confirm_sms_consent")
+# Confirmations the form asks for; they are not stored as settings.
+CONFIRMATIONS = ("confirm_rename", "confirm_sms_consent")
+MODEL_FIELDS = tuple(name for name in MAIN_FIELDS + ADVANCED_FIELDS if name not in CONFIRMATIONS)
+
+CREDENTIALS_IN_URL = (
+    "Do not put a user name or password in the URL: enter them under Data Sync user name and Data Sync "
+    "password."
+)
+UNKNOWN_PATH = "%(value)r is not one of this organization's active web opt-in paths."
+
+
+class WebPathChoiceField(forms.ModelChoiceField):
+    """A web opt-in path; a stored one that was deactivated since is still listed, marked "(inactive)"."""
+
+    def label_from_instance(self, obj) -> str:
+        return str(obj) if obj.active else f"{obj} (inactive)"
+
+
+def choosable_web_paths(organization, *, stored: Iterable[int | None]) -> QuerySet:
+    """The organization's active web opt-in paths, plus the ``stored`` choices even if inactive now.
+
+    A drop-down without its stored choice would submit none, so an unrelated save would silently drop it.
+    """
+    kept = [pk for pk in stored if pk]
+    return OptInPath.objects.filter(organization=organization).filter(
+        Q(kind=OptInPath.Kind.WEB, active=True) | Q(pk__in=kept)
+    )
 
 
 class CreateIntegrationForm(forms.Form):
@@ -150,6 +188,9 @@ class IntegrationForm(forms.ModelForm):
 
     confirm_sms_consent = forms.BooleanField(
         required=False, label="We hold SMS consent for every mobile number in Luminate"
+    )
+    confirm_rename = forms.BooleanField(
+        required=False, label="I have checked the new Mobile opt-in Boolean field name"
     )
     # No length limit here, so a wrong value gets the message about what to enter instead of its length.
     no_welcome = forms.CharField(label="No_Welcome", required=False)
@@ -187,6 +228,7 @@ class IntegrationForm(forms.ModelForm):
             "file_server_fingerprint": "File server certificate fingerprint (SHA-256)",
             "allow_plain_http": "Allow plain http",
         }
+        field_classes = {"default_opt_in_path": WebPathChoiceField}
         widgets = {
             "notes": forms.Textarea(attrs={"rows": 3}),
             "sync_type": forms.RadioSelect,
@@ -217,8 +259,14 @@ class IntegrationForm(forms.ModelForm):
                 ),
             )
             self.fields[name].secret_state = "set" if stored else "not set"
-        self.fields["default_opt_in_path"].queryset = OptInPath.objects.filter(
-            organization=self.instance.organization, kind=OptInPath.Kind.WEB, active=True
+            label = self.fields[name].label
+            self.fields[f"clear_{name}"] = forms.BooleanField(
+                label="Clear",
+                required=False,
+                widget=forms.CheckboxInput(attrs={"aria-label": f"Clear {label}"}),
+            )
+        self.fields["default_opt_in_path"].queryset = choosable_web_paths(
+            self.instance.organization, stored=[self.instance.default_opt_in_path_id]
         )
         self.fields["default_opt_in_path"].empty_label = "(none)"
         self.fields["default_opt_in_path"].error_messages["invalid_choice"] = UNKNOWN_PATH
@@ -226,10 +274,23 @@ class IntegrationForm(forms.ModelForm):
             del self.fields["allow_plain_http"]
 
     def main_fields(self):
-        return [self[name] for name in MAIN_FIELDS if name in self.fields]
+        return self._bound(MAIN_FIELDS)
 
     def advanced_fields(self):
-        return [self[name] for name in ADVANCED_FIELDS if name in self.fields]
+        return self._bound(ADVANCED_FIELDS)
+
+    def _bound(self, names) -> list[forms.BoundField]:
+        """The bound fields of ``names``; a secret's carries its Clear box, as ``clear_field``."""
+        bound = [self[name] for name in names if name in self.fields]
+        for field in bound:
+            if field.name in SECRET_FIELDS:
+                field.clear_field = self[f"clear_{field.name}"]
+        return bound
+
+    def _forget(self, name: str) -> None:
+        """Show ``name`` blank when the page comes back, since what was typed into it holds a password."""
+        self.data = self.data.copy()
+        self.data[self.add_prefix(name)] = ""
 
     def clean_api_host(self) -> str:
         value = self.cleaned_data["api_host"].strip()
@@ -240,6 +301,8 @@ class IntegrationForm(forms.ModelForm):
             # host that is down for a moment can still be saved.
             return check_host(value, allow_private=private_hosts_allowed(), resolve=False)
         except EgressRefused as exc:
+            if "@" in value:
+                self._forget("api_host")
             raise forms.ValidationError(str(exc)) from None
 
     def clean_file_name_pattern(self) -> str:
@@ -309,17 +372,38 @@ class IntegrationForm(forms.ModelForm):
             )
         return value.upper()
 
+    def _export_url_error(self, url: str, plain: bool) -> str | None:
+        """Why ``url`` cannot be the export file's URL, or None. A URL holding a login is also blanked on the
+        page that comes back."""
+        if "@" in _AUTHORITY_END.split(url.split("://", 1)[-1], maxsplit=1)[0]:
+            # A user name and password typed into the URL (ftp://user:pass@host/). Checked first, as the other
+            # messages quote the URL.
+            self._forget("export_url")
+            return CREDENTIALS_IN_URL
+        schemes = ("ftp", "ftps", "https", "http") if plain else ("ftp", "ftps", "https")
+        try:
+            check_url(url, schemes=schemes, allow_private=private_hosts_allowed(), resolve=False)
+        except EgressRefused as exc:
+            return str(exc)
+        except ValueError:
+            # urlsplit's own refusal, of an unbalanced "[" or "]" in the host.
+            return (
+                f"{url!r} is not a URL: enter it as ftps://host/folder/, such as "
+                "ftps://customerftp.convio.net/export/."
+            )
+        return None
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         url = (data.get("export_url") or "").strip()
         if url:
-            plain = bool(data.get("allow_plain_http")) and insecure_http_allowed()
-            schemes = ("ftp", "ftps", "https", "http") if plain else ("ftp", "ftps", "https")
-            try:
-                check_url(url, schemes=schemes, allow_private=private_hosts_allowed(), resolve=False)
-            except EgressRefused as exc:
-                self.add_error("export_url", str(exc))
-            data["export_url"] = url
+            error = self._export_url_error(
+                url, bool(data.get("allow_plain_http")) and insecure_http_allowed()
+            )
+            if error:
+                self.add_error("export_url", error)
+            else:
+                data["export_url"] = url
         start, end = data.get("day_window_start"), data.get("day_window_end")
         if start and end and start >= end:
             self.add_error("day_window_end", "The day window must end after it starts.")
@@ -336,11 +420,38 @@ class IntegrationForm(forms.ModelForm):
                 "Liberal sync texts every mobile number in Luminate, whatever its opt-in status: tick this box "
                 "to confirm that your organization holds SMS consent for all of them, or choose Conservative.",
             )
+        # Before saving, the instance still holds the stored value (the model form copies the new ones after).
+        stored, new = self.instance.opt_in_field, data.get("opt_in_field")
+        if new and new != stored and not data.get("confirm_rename"):
+            label = self.fields["opt_in_field"].label
+            self.add_error(
+                "confirm_rename", rename_confirmation_error([f"{label} from {stored!r} to {new!r}"])
+            )
+        self._check_cleared_secrets(data)
         return data
 
+    def _check_cleared_secrets(self, data: dict[str, Any]) -> None:
+        for name in SECRET_FIELDS:
+            if not data.get(f"clear_{name}"):
+                continue
+            label = self.fields[name].label
+            if data.get(name):
+                self.add_error(name, f"Either enter a new {label} or tick Clear, not both.")
+            elif name in API_SECRETS and self.instance.active:
+                self.add_error(
+                    name,
+                    f"The {label} cannot be cleared while the integration is active: Luminate's API needs "
+                    "it. Enter a new value instead, or deactivate the integration first.",
+                )
+
     def settings_values(self) -> dict[str, Any]:
-        """The model fields as cleaned, for :func:`lumisync.datasync.services.apply_settings`."""
-        return {name: self.cleaned_data[name] for name in MODEL_FIELDS if name in self.cleaned_data}
+        """The model fields as cleaned, for :func:`lumisync.datasync.services.apply_settings`; a secret whose
+        Clear box is ticked is :data:`~lumisync.datasync.services.CLEAR_SECRET`."""
+        values = {name: self.cleaned_data[name] for name in MODEL_FIELDS if name in self.cleaned_data}
+        for name in SECRET_FIELDS:
+            if self.cleaned_data.get(f"clear_{name}"):
+                values[name] = CLEAR_SECRET
+        return values
 
 
 def form_data(integration: Integration) -> dict[str, Any]:
@@ -418,11 +529,7 @@ class MappingsForm(forms.Form):
             if field in RENAME_CONFIRM and api and api != mapping.api_name:
                 renamed.append(f"{label} from {mapping.api_name!r} to {api!r}")
         if renamed and not data.get("confirm_rename"):
-            self.add_error(
-                "confirm_rename",
-                "You renamed " + "; ".join(renamed) + ". If a name is wrong the sync fails: tick this box to "
-                "save, then run Test Connection, which checks the new names.",
-            )
+            self.add_error("confirm_rename", rename_confirmation_error(renamed))
         donation_headings = [
             m.field for m in self.mappings if m.kind == MappingKind.DONATION and data.get(f"{m.field}-csv")
         ]
@@ -446,12 +553,9 @@ class MappingsForm(forms.Form):
         ]
 
 
-UNKNOWN_PATH = "%(value)r is not one of this organization's active web opt-in paths."
-
-
 class GroupPathRowForm(forms.Form):
     group = forms.ChoiceField(label="Luminate group", required=False)
-    opt_in_path = forms.ModelChoiceField(
+    opt_in_path = WebPathChoiceField(
         label="Web opt-in path",
         queryset=OptInPath.objects.none(),
         required=False,
@@ -504,7 +608,7 @@ class BaseGroupPathFormSet(forms.BaseFormSet):
 
 
 GroupPathFormSet = forms.formset_factory(
-    GroupPathRowForm, formset=BaseGroupPathFormSet, extra=1, can_delete=True, can_order=True
+    GroupPathRowForm, formset=BaseGroupPathFormSet, extra=3, can_delete=True, can_order=True
 )
 
 

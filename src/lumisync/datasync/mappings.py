@@ -89,6 +89,14 @@ def luminate_field_name_error(value: str) -> str | None:
     )
 
 
+def rename_confirmation_error(renamed: list[str]) -> str:
+    """What a form says when ``renamed`` ("Email from 'a' to 'b'", ...) was changed without confirmation."""
+    return (
+        f"You renamed {'; '.join(renamed)}. If a name is wrong the sync fails: tick this box to save, then run "
+        "Test Connection, which checks the new names."
+    )
+
+
 def seed_default_mappings(integration: Integration) -> list[FieldMapping]:
     """Add every default row the integration does not have yet; existing rows are left as they are."""
     with transaction.atomic():

@@ -1,9 +1,10 @@
 """What the set-up screens and the ``lumisync integration`` command do, and what the sync engine reuses.
 
 The engine builds its Luminate client with :func:`luminate_site_config`, reaches the changed files with
-:func:`file_source` and :func:`file_credentials`, opens them with :func:`open_changed_file`, and asks
-:func:`next_overnight_run` when the next inbound run is due. Every change of settings, mappings or state goes
-through a function here that also writes an :class:`AuditEntry`; secret values never reach it.
+:func:`file_source` and :func:`file_credentials`, and opens them with :func:`open_changed_file`. The set-up
+pages ask :func:`activation_numbers` what the first activation would send, and :func:`next_inbound_run` when
+the scheduler starts the next inbound run. Every change of settings, mappings or state goes through a
+function here that also writes an :class:`AuditEntry`; secret values never reach it.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from lumisync.datasync.engine import schedule
 from lumisync.datasync.mappings import label_of, seed_default_mappings
 from lumisync.datasync.models import (
     OPT_IN_FIELD,
@@ -31,9 +34,14 @@ from lumisync.datasync.models import (
 from lumisync.luminate import Credentials, LuminateClient, LuminateError, SiteConfig
 from lumisync.luminate import files as luminate_files
 from lumisync.luminate.egress import EgressRefused
-from lumisync.subscribers.models import ConsentEvent, OptInPath
+from lumisync.subscribers.models import Channel, ConsentEvent, OptInPath, Subscription
 
 SECRET_FIELDS = ("login_password", "api_key", "datasync_password", "site_admin_password")
+# Luminate's API cannot be called without these, so an active integration cannot clear them.
+API_SECRETS = ("login_password", "api_key")
+
+# A value for a secret in :func:`apply_settings`: remove the stored one (a blank value keeps it).
+CLEAR_SECRET = object()
 
 # Settings Test Connection depends on: changing one makes an earlier passing test stale for activation.
 TESTED_FIELDS = frozenset(
@@ -57,6 +65,11 @@ TESTED_FIELDS = frozenset(
 )
 
 HIDDEN = "(secret)"
+
+UNTESTED_WHILE_ACTIVE = (
+    "The sync is active and keeps running on settings Test Connection has not checked: run Test Connection "
+    "now, and deactivate the integration if it fails."
+)
 
 
 class ActivationRefused(Exception):
@@ -165,9 +178,9 @@ def apply_settings(
 ) -> list[str]:
     """Store ``values`` (already validated) and audit what changed; returns the changed field names.
 
-    A secret whose value is empty keeps the stored one. Switching to Liberal needs
-    ``sms_consent_confirmed``: the Administrator's word that the organization holds SMS consent for every
-    mobile number in Luminate, which is audited with who and when.
+    A secret whose value is empty keeps the stored one; :data:`CLEAR_SECRET` removes it. Switching to
+    Liberal needs ``sms_consent_confirmed``: the Administrator's word that the organization holds SMS
+    consent for every mobile number in Luminate, which is audited with who and when.
     """
     changes: dict[str, list[Any]] = {}
     with transaction.atomic():
@@ -181,6 +194,8 @@ def apply_settings(
         for name, new in values.items():
             if name in SECRET_FIELDS and not new:
                 continue
+            if new is CLEAR_SECRET:
+                new = ""
             old = getattr(integration, name)
             if old == new:
                 continue
@@ -405,20 +420,49 @@ def open_changed_file(integration: Integration, path: Path, *, name: str | None 
     )
 
 
-def next_overnight_run(integration: Integration, now: dt.datetime | None = None) -> dt.datetime:
-    """The start of the next overnight window after ``now``, in the organization's time zone."""
+def runs_untested(integration: Integration) -> bool:
+    """The sync is active on settings that Test Connection has not passed (changed since, or failed since)."""
+    return integration.active and not integration.test_is_current
+
+
+@dataclass(frozen=True)
+class NextInboundRun:
+    """When the scheduler starts the next inbound run, in the organization's time zone."""
+
+    at: dt.datetime
+    # The overnight window is open and has not had its run yet: the scheduler starts it at its next tick.
+    window_open: bool
+
+    def __str__(self) -> str:
+        if self.window_open:
+            return f"within a minute, as the overnight window is open now ({local_time_text(self.at)})"
+        return local_time_text(self.at)
+
+
+def next_inbound_run(integration: Integration, now: dt.datetime | None = None) -> NextInboundRun:
+    """The scheduler's own answer (``schedule.plan_of``) for ``integration`` if it is active from ``now``:
+    now, when the overnight window is open and has not had its run yet, else the next window's start."""
+    now = now or timezone.now()
     zone = integration.organization.zone
-    local = (now or timezone.now()).astimezone(zone)
+    local = now.astimezone(zone)
+    if schedule.plan_of(integration, now).inbound:
+        return NextInboundRun(local, window_open=True)
     start = integration.overnight_window_start
-    day = local.date()
-    candidate = dt.datetime.combine(day, start, tzinfo=zone)
+    candidate = dt.datetime.combine(local.date(), start, tzinfo=zone)
     if candidate <= local:
-        candidate = dt.datetime.combine(day + dt.timedelta(days=1), start, tzinfo=zone)
-    return candidate
+        candidate = dt.datetime.combine(local.date() + dt.timedelta(days=1), start, tzinfo=zone)
+    return NextInboundRun(candidate, window_open=False)
 
 
 def luminate_groups(integration: Integration) -> tuple[list[tuple[str, str]], str]:
     """listGroups as ``(id, name)`` pairs, or an empty list and the reason it could not be read."""
+    if not all(
+        (integration.api_host, integration.login_name, integration.login_password, integration.api_key)
+    ):
+        return [], (
+            "The API settings are not complete: enter the API host name, Login, Password and API key under "
+            "Configure Integration, then come back here to choose Luminate groups."
+        )
     try:
         with LuminateClient(luminate_site_config(integration)) as client:
             groups = client.list_groups()
@@ -443,18 +487,36 @@ class ActivationNumbers:
     linked_profiles: int
     earlier_opt_ins: int
     earlier_opt_in_people: int
+    # Of those people, how many are subscribed now: the consent sent for them is their current one.
+    still_subscribed: int
     last_event_id: int
 
 
 def activation_numbers(integration: Integration) -> ActivationNumbers:
+    """The figures as the outbound sync would see them: only opt-ins it sends count (the platform's own, in a
+    synced campaign or in none; see ``engine.outbound._exported`` and ``_has_active_synced_subscription``)."""
+    # The engine's context reads this module, so it is imported only when needed.
+    from lumisync.datasync.engine.context import load_context
+
     organization = integration.organization
-    opt_ins = ConsentEvent.objects.filter(organization=organization, kind=ConsentEvent.Kind.OPT_IN)
+    synced = load_context(integration).synced_campaign_ids
+    opt_ins = ConsentEvent.objects.filter(organization=organization, kind=ConsentEvent.Kind.OPT_IN).exclude(
+        channel=Channel.LUMINATE
+    )
+    subscriptions = Subscription.objects.filter(status=Subscription.Status.ACTIVE)
+    if synced:
+        opt_ins = opt_ins.filter(Q(campaign__isnull=True) | Q(campaign_id__in=synced))
+        subscriptions = subscriptions.filter(campaign_id__in=synced)
+    people = organization.profiles.filter(pk__in=opt_ins.values("profile"))
     last = ConsentEvent.objects.filter(organization=organization).order_by("-id").values_list("id", flat=True)
     return ActivationNumbers(
         profiles=organization.profiles.count(),
         linked_profiles=organization.profiles.filter(constituent_id__isnull=False).count(),
         earlier_opt_ins=opt_ins.count(),
-        earlier_opt_in_people=opt_ins.values("profile").distinct().count(),
+        earlier_opt_in_people=people.count(),
+        still_subscribed=people.filter(
+            opted_out_at__isnull=True, pk__in=subscriptions.values("profile")
+        ).count(),
         last_event_id=last.first() or 0,
     )
 
@@ -503,12 +565,11 @@ def activate(
         integration.active = True
         integration.activated_at = now
         integration.save()
-        when = next_overnight_run(integration, now)
         record_audit(
             integration,
             actor,
             AuditEntry.Action.ACTIVATED,
-            f"Activated; first inbound sync {local_time_text(when)}.",
+            f"Activated; first inbound sync {next_inbound_run(integration, now)}.",
             changes,
         )
     return integration

@@ -20,15 +20,23 @@ from lumisync.datasync.forms import (
     GroupPathFormSet,
     IntegrationForm,
     MappingsForm,
+    choosable_web_paths,
 )
 from lumisync.datasync.models import AuditEntry, Integration
 from lumisync.datasync.pages import integration_for, render_page
 from lumisync.datasync.preflight import run_connection_test
-from lumisync.subscribers.models import Campaign, OptInPath
+from lumisync.subscribers.models import Campaign
 
 
 def _actor(request) -> services.Actor:
     return services.Actor.of(request.user)
+
+
+def _warn_if_running_untested(request, integration: Integration) -> None:
+    """A save left an active sync on settings Test Connection has not passed: say so. The sync keeps
+    running (deactivating is the Administrator's call), so the warning is all that happens."""
+    if services.runs_untested(integration):
+        messages.warning(request, services.UNTESTED_WHILE_ACTIVE)
 
 
 def _shown(value, choices: dict) -> str:
@@ -77,13 +85,12 @@ def home(request):
             messages.success(request, "Integration created. Configure it next.")
             return redirect("datasync:configure")
         return render(request, "datasync/create.html", {"form": form})
-    next_run = services.next_overnight_run(integration) if integration.active else None
     return render_page(
         request,
         "datasync/home.html",
         integration,
         audit=_audit_rows(integration.audit_entries.select_related("actor")[:10]),
-        next_run=services.local_time_text(next_run) if next_run else "",
+        next_run=services.next_inbound_run(integration) if integration.active else "",
         ip_addresses=services.api_ip_addresses(),
         synced_campaigns=Campaign.objects.filter(
             pk__in=load_context(integration).synced_campaign_ids
@@ -91,7 +98,8 @@ def home(request):
     )
 
 
-@sensitive_post_parameters(*services.SECRET_FIELDS)
+# The API host and export URL too: a password typed into either is refused, but it was posted.
+@sensitive_post_parameters(*services.SECRET_FIELDS, "export_url", "api_host")
 @administrator_required
 @require_http_methods(["GET", "POST"])
 def configure(request):
@@ -107,6 +115,8 @@ def configure(request):
             sms_consent_confirmed=form.cleaned_data.get("confirm_sms_consent", False),
         )
         messages.success(request, "Settings saved." if changed else "Nothing changed.")
+        if changed:
+            _warn_if_running_untested(request, integration)
         return redirect("datasync:home")
     return render_page(request, "datasync/configure.html", integration, form=form)
 
@@ -122,6 +132,8 @@ def field_mappings(request):
             request,
             "Field mappings saved. Run Test Connection to check them." if changed else "Nothing changed.",
         )
+        if changed:
+            _warn_if_running_untested(request, integration)
         return redirect("datasync:field_mappings")
     return render_page(request, "datasync/mappings.html", integration, form=form)
 
@@ -136,7 +148,9 @@ def group_paths(request):
     for row in integration.group_paths.all():
         if row.group_id not in known:
             groups.append((row.group_id, f"{row.group_name or row.group_id} (not listed by Luminate now)"))
-    paths = OptInPath.objects.filter(organization=request.organization, kind=OptInPath.Kind.WEB, active=True)
+    paths = choosable_web_paths(
+        request.organization, stored=integration.group_paths.values_list("opt_in_path_id", flat=True)
+    )
     initial = [
         {"group": row.group_id, "opt_in_path": row.opt_in_path_id} for row in integration.group_paths.all()
     ]
@@ -177,10 +191,8 @@ def activate(request):
         except services.ActivationRefused as exc:
             messages.error(request, str(exc))
         else:
-            when = services.next_overnight_run(integration)
             messages.success(
-                request,
-                f"Integration active. The first sync runs {when:%A %d %B %Y at %H:%M} ({when.tzname()}).",
+                request, f"Integration active. The first sync runs {services.next_inbound_run(integration)}."
             )
             return redirect("datasync:home")
     return render_page(
@@ -189,7 +201,7 @@ def activate(request):
         integration,
         form=form,
         numbers=services.activation_numbers(integration) if first else None,
-        next_run=services.local_time_text(services.next_overnight_run(integration)),
+        next_run=services.next_inbound_run(integration),
     )
 
 

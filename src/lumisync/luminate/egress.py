@@ -40,13 +40,24 @@ def _is_private(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 def check_host(host: str, *, allow_private: bool, resolve: bool = True) -> str:
     """Return ``host`` (lower-cased) if lumisync may connect to it.
 
-    ``host`` is a bare host name or address, optionally with ``:port``; a scheme or a path is refused
-    with a message naming the mistake. With ``resolve``, every address the name resolves to is checked,
-    so a public name pointing at a private address is refused too.
+    ``host`` is a bare host name or address, optionally with ``:port``; a scheme, a path, a user name, a
+    space or a port that is not a number is refused with a message naming the mistake. With ``resolve``,
+    every address the name resolves to is checked, so a public name pointing at a private address is
+    refused too.
     """
     value = host.strip()
     if not value:
         raise EgressRefused("The host name is empty.")
+    if "@" in value:
+        # What comes before the "@" is a user name and password: the message must not repeat it.
+        raise EgressRefused(
+            "The host name includes a user name or password (before '@'): enter only the host name, such as "
+            "secure2.convio.net, and the login in its own fields."
+        )
+    if any(character.isspace() for character in value):
+        raise EgressRefused(
+            f"{host!r} contains a space: enter only the host name, such as secure2.convio.net."
+        )
     if "://" in value:
         raise EgressRefused(
             f"{host!r} includes a scheme: enter only the host name, such as secure2.convio.net."
@@ -55,7 +66,15 @@ def check_host(host: str, *, allow_private: bool, resolve: bool = True) -> str:
         raise EgressRefused(
             f"{host!r} includes a path: enter only the host name, such as secure2.convio.net."
         )
-    name = urlsplit(f"//{value}").hostname or ""
+    try:
+        parts = urlsplit(f"//{value}")
+        # Reading the port refuses one that is not a number from 0 to 65535.
+        name, _port = parts.hostname or "", parts.port
+    except ValueError:
+        raise EgressRefused(
+            f"{host!r} is not a valid host name: enter a host name, optionally with ':' and a port number, "
+            "such as secure2.convio.net or secure2.convio.net:443."
+        ) from None
     if not name:
         raise EgressRefused(f"{host!r} is not a valid host name.")
     if not allow_private:

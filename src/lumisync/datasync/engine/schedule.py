@@ -95,6 +95,20 @@ def _last_start(integration: Integration, direction: str) -> datetime | None:
     return run.started_at if run else None
 
 
+def plan_of(integration: Integration, now: datetime) -> Due:
+    """What :func:`due` says for ``integration`` now, from its windows and its runs so far (active or not:
+    the set-up pages ask it what activating would start)."""
+    return due(
+        now,
+        windows_of(integration),
+        last_inbound_start=_last_start(integration, Direction.INBOUND),
+        paused_inbound=SyncRun.objects.filter(
+            integration=integration, direction=Direction.INBOUND, status=SyncRun.Status.PAUSED
+        ).exists(),
+        last_outbound_start=_last_start(integration, Direction.OUTBOUND),
+    )
+
+
 _running: dict[tuple[int, str], threading.Thread] = {}
 _running_lock = threading.Lock()
 # Integrations whose outbound run should go once more as soon as the current one ends (near-real-time).
@@ -131,15 +145,7 @@ def tick(now: datetime | None = None) -> list[tuple[int, str]]:
     now = now or timezone.now()
     started = []
     for integration in Integration.objects.filter(active=True).select_related("organization"):
-        plan = due(
-            now,
-            windows_of(integration),
-            last_inbound_start=_last_start(integration, Direction.INBOUND),
-            paused_inbound=SyncRun.objects.filter(
-                integration=integration, direction=Direction.INBOUND, status=SyncRun.Status.PAUSED
-            ).exists(),
-            last_outbound_start=_last_start(integration, Direction.OUTBOUND),
-        )
+        plan = plan_of(integration, now)
         if plan.inbound:
             options = InboundOptions(
                 trigger=SyncRun.Trigger.SCHEDULE,

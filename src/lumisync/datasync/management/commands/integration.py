@@ -16,6 +16,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.db import models
 
 from lumisync.accounts.models import Organization
 from lumisync.datasync import services
@@ -24,6 +25,7 @@ from lumisync.datasync.forms import (
     GroupPathFormSet,
     IntegrationForm,
     MappingsForm,
+    choosable_web_paths,
     form_data,
 )
 from lumisync.datasync.models import Integration, IntegrationType
@@ -31,7 +33,13 @@ from lumisync.datasync.preflight import FAILED, run_connection_test
 from lumisync.subscribers.models import OptInPath
 
 SECRETS = services.SECRET_FIELDS
-BOOLEAN_FIELDS = ("take_values_from_file", "expect_manifest", "allow_plain_http")
+# Read from the model, so a new checkbox setting is never left to Django's CheckboxInput, which takes any
+# text but "false" (even "no") as ticked.
+BOOLEAN_FIELDS = tuple(
+    field.name
+    for field in Integration._meta.get_fields()
+    if isinstance(field, models.BooleanField) and field.name in MODEL_FIELDS
+)
 _TRUE, _FALSE = {"1", "true", "yes", "y", "on"}, {"0", "false", "no", "n", "off", ""}
 
 
@@ -107,6 +115,14 @@ class Command(BaseCommand):
             help="Read this secret from standard input, one line per --secret, in order.",
         )
         change.add_argument(
+            "--clear-secret",
+            action="append",
+            default=[],
+            choices=SECRETS,
+            metavar="NAME",
+            help="Remove this stored secret (repeatable); login_password and api_key not while active.",
+        )
+        change.add_argument(
             "--confirm-sms-consent",
             action="store_true",
             help="For Liberal sync: the organization holds SMS consent for every mobile number in Luminate.",
@@ -114,7 +130,7 @@ class Command(BaseCommand):
         change.add_argument(
             "--confirm-rename",
             action="store_true",
-            help="Confirm renaming the Phone, Email or Opt-in API fields.",
+            help="Confirm a new --opt-in-field, or renamed Phone, Email or Opt-in mapping API fields.",
         )
         for name in MODEL_FIELDS:
             if name in SECRETS:
@@ -215,9 +231,7 @@ class Command(BaseCommand):
                 "active": integration.active,
                 "first_activated_at": integration.first_activated_at,
                 "test_passed_for_current_settings": integration.test_is_current,
-                "next_overnight_run": services.next_overnight_run(integration)
-                if integration.active
-                else None,
+                "next_inbound_run": services.next_inbound_run(integration).at if integration.active else None,
                 "api_ip_filter_block": services.api_ip_addresses(),
             },
         }
@@ -265,10 +279,12 @@ class Command(BaseCommand):
                 f"Created the {integration.get_integration_type_display()} integration of {organization}."
             )
 
-        if values:
+        if values or options["clear_secret"]:
             data = form_data(integration)
             data.update(values)
             data["confirm_sms_consent"] = options["confirm_sms_consent"]
+            data["confirm_rename"] = options["confirm_rename"]
+            data.update({f"clear_{name}": True for name in options["clear_secret"]})
             form = IntegrationForm(data, instance=integration)
             if "allow_plain_http" in values and "allow_plain_http" not in form.fields:
                 raise CommandError(
@@ -284,6 +300,7 @@ class Command(BaseCommand):
             )
             self.stdout.write("Changed: " + ", ".join(changed) if changed else "Settings unchanged.")
             integration.refresh_from_db()
+            self._warn_if_running_untested(integration, changed)
         if mappings is not None:
             self._set_mappings(integration, mappings, actor, options["confirm_rename"])
         if group_paths is not None:
@@ -334,6 +351,11 @@ class Command(BaseCommand):
         self.stdout.write(
             "Field mappings changed: " + "; ".join(changed) if changed else "Field mappings unchanged."
         )
+        self._warn_if_running_untested(integration, changed)
+
+    def _warn_if_running_untested(self, integration: Integration, changed: list[str]) -> None:
+        if changed and services.runs_untested(integration):
+            self.stderr.write("Warning: " + services.UNTESTED_WHILE_ACTIVE)
 
     def _set_group_paths(self, integration: Integration, rows: Any, actor) -> None:
         if not isinstance(rows, list):
@@ -354,8 +376,8 @@ class Command(BaseCommand):
             data[f"paths-{index}-group"] = str(row["group_id"])
             data[f"paths-{index}-opt_in_path"] = self._path_id(integration.organization, row["opt_in_path"])
             data[f"paths-{index}-ORDER"] = index
-        paths = OptInPath.objects.filter(
-            organization=integration.organization, kind=OptInPath.Kind.WEB, active=True
+        paths = choosable_web_paths(
+            integration.organization, stored=integration.group_paths.values_list("opt_in_path_id", flat=True)
         )
         formset = GroupPathFormSet(data, form_kwargs={"groups": groups, "paths": paths}, prefix="paths")
         if not formset.is_valid():
@@ -393,15 +415,15 @@ class Command(BaseCommand):
                         "The first activation needs --initial-load yes|no (run an initial load from a full export "
                         f"file; the platform has {numbers.profiles} profiles, {numbers.linked_profiles} linked) and "
                         f"--send-earlier-opt-ins yes|no ({numbers.earlier_opt_ins} earlier opt-ins of "
-                        f"{numbers.earlier_opt_in_people} people)."
+                        f"{numbers.earlier_opt_in_people} people in the synced campaigns; "
+                        f"{numbers.still_subscribed} of them subscribed now)."
                     )
                 answers[name] = _yes_no(options[option], _flag(option))
         try:
             integration = services.activate(integration, actor, **answers)
         except services.ActivationRefused as exc:
             raise CommandError(str(exc)) from None
-        when = services.next_overnight_run(integration)
-        self.stdout.write(f"Active. The first sync runs {when:%Y-%m-%d %H:%M} ({when.tzname()}).")
+        self.stdout.write(f"Active. The first sync runs {services.next_inbound_run(integration)}.")
 
     def _deactivate(self, integration: Integration, actor, options) -> None:
         try:
