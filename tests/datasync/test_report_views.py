@@ -358,6 +358,22 @@ def test_try_one_constituent_by_id_or_email_writes_nothing(admin_client, live, s
     assert Profile.objects.count() == 0
 
 
+@pytest.mark.django_db
+def test_try_one_constituent_is_offered_on_test_connection_and_goes_back_there_on_a_refusal(
+    admin_client, live, sim, people
+):
+    page = admin_client.get(reverse("datasync:test_connection")).content.decode()
+    assert 'id="try-one"' in page and 'name="from" value="test"' in page
+
+    bad = admin_client.post(reverse("datasync:report_try"), {"constituent": "12ab", "from": "test"})
+    tried = admin_client.post(reverse("datasync:report_try"), {"constituent": people["jane"], "from": "test"})
+
+    assert bad.url == reverse("datasync:test_connection")
+    record = SyncRun.objects.get().records.get()
+    assert tried.url == reverse("datasync:report_record", args=[record.pk])
+    assert record.category == "Created" and Profile.objects.count() == 0
+
+
 # --- preview and run now (background threads: they need committed data) -------------------------------
 
 

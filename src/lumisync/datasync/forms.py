@@ -626,3 +626,21 @@ class ActivationForm(forms.Form):
 
     def answers(self) -> dict[str, bool]:
         return {name: self.cleaned_data[name] == "yes" for name in ("initial_load", "export_earlier_opt_ins")}
+
+
+class TryConstituentForm(forms.Form):
+    constituent = forms.CharField(
+        label="Constituent ID or email",
+        max_length=255,
+        help_text="Shows what the inbound sync would do with this one Luminate record; nothing is written.",
+    )
+
+    def clean_constituent(self) -> str:
+        value = self.cleaned_data["constituent"].strip()
+        if "@" in value:
+            forms.EmailField().clean(value)
+        elif not value.isdigit():
+            raise forms.ValidationError(
+                f"“{value}” is neither a constituent ID (digits only) nor an email address."
+            )
+        return value

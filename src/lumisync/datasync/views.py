@@ -20,6 +20,7 @@ from lumisync.datasync.forms import (
     GroupPathFormSet,
     IntegrationForm,
     MappingsForm,
+    TryConstituentForm,
     choosable_web_paths,
 )
 from lumisync.datasync.models import AuditEntry, Integration
@@ -175,7 +176,13 @@ def test_connection(request):
         else:
             messages.error(request, "Test Connection failed: see the fixes below.")
         return redirect("datasync:test_connection")
-    return render_page(request, "datasync/test.html", integration, checks=integration.last_test_results)
+    return render_page(
+        request,
+        "datasync/test.html",
+        integration,
+        checks=integration.last_test_results,
+        try_form=TryConstituentForm(),
+    )
 
 
 @administrator_required

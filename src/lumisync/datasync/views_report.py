@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpResponseBadRequest, JsonResponse, StreamingHttpResponse
@@ -22,6 +21,7 @@ from lumisync.datasync import report
 from lumisync.datasync.engine.inbound import skip_changed_file
 from lumisync.datasync.engine.locks import RunInProgress
 from lumisync.datasync.engine.policy import Category
+from lumisync.datasync.forms import TryConstituentForm
 from lumisync.datasync.models import Direction, FieldConflict, OutboundItem, SyncRecord, SyncRun
 from lumisync.datasync.pages import integration_for, render_page
 from lumisync.datasync.services import Actor
@@ -48,24 +48,6 @@ CHART_GROUPS = (
 CHART_HEIGHT = 160
 CHART_BAR = 18
 CHART_GAP = 6
-
-
-class TryConstituentForm(forms.Form):
-    constituent = forms.CharField(
-        label="Constituent ID or email",
-        max_length=255,
-        help_text="Shows what the inbound sync would do with this one Luminate record; nothing is written.",
-    )
-
-    def clean_constituent(self) -> str:
-        value = self.cleaned_data["constituent"].strip()
-        if "@" in value:
-            forms.EmailField().clean(value)
-        elif not value.isdigit():
-            raise forms.ValidationError(
-                f"“{value}” is neither a constituent ID (digits only) nor an email address."
-            )
-        return value
 
 
 @dataclass(frozen=True)
@@ -403,21 +385,23 @@ def start_run(request):
 def try_constituent(request):
     integration = integration_for(request)
     form = TryConstituentForm(request.POST)
+    # Offered on the report and on Test Connection: a refusal goes back to the page it came from.
+    back = "datasync:test_connection" if request.POST.get("from") == "test" else "datasync:report"
     if not form.is_valid():
         for error in form.errors["constituent"]:
             messages.error(request, error)
-        return redirect("datasync:report")
+        return redirect(back)
     value = form.cleaned_data["constituent"]
     lookup = {"email": value} if "@" in value else {"constituent_id": value}
     try:
         run = report.try_constituent(integration, **lookup)
     except (report.LookupFailed, RunInProgress) as exc:
         messages.error(request, str(exc))
-        return redirect("datasync:report")
+        return redirect(back)
     record = run.records.first()
     if record is None:
         messages.error(request, f"Nothing to show for {value}: {run.error or 'the dry run returned no row'}.")
-        return redirect("datasync:report")
+        return redirect(back)
     messages.success(
         request, f"Constituent {record.constituent_id} would be: {record.category}. Nothing was written."
     )
