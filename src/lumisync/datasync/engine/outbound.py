@@ -99,10 +99,13 @@ def run_outbound(integration: Integration, options: OutboundOptions = OutboundOp
             enqueue(context)
             site = site_config(context.integration)
             # takeAction cannot be de-duplicated by Luminate: it is sent once per attempt, never retried
-            # blindly; an unanswered attempt is reconciled against the constituent's interactions.
+            # blindly; an unanswered attempt is reconciled against the constituent's interactions. Both
+            # clients talk to the same site, so they share its rate limit.
             with (
                 LuminateClient(site) as client,
-                LuminateClient(dataclasses.replace(site, retry=RetryPolicy(max_attempts=1))) as once,
+                LuminateClient(
+                    dataclasses.replace(site, retry=RetryPolicy(max_attempts=1)), rate_limiter=client.limiter
+                ) as once,
             ):
                 exporter = _Exporter(context, client, run, dry_run=options.dry_run, once=once)
                 exporter.reconcile_in_flight()
