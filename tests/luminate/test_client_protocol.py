@@ -259,6 +259,12 @@ def test_cons_id_is_compared_as_a_string():
     )
 
 
+def test_site_defaults_to_the_polite_pace_of_the_reference():
+    # 8 requests in flight and 10 requests/s, as the issue and luminate-quirks.md state.
+    site = SiteConfig(host="secure2.convio.net", credentials=CREDS)
+    assert (site.concurrency, site.rate) == (8, 10.0)
+
+
 def test_site_urls_with_and_without_org():
     creds = CREDS
     assert SiteConfig(host="secure2.convio.net", org="myorg", credentials=creds).servlet_url("SRConsAPI") == (

@@ -81,6 +81,8 @@ def test_create_sends_fields_groups_source_and_interaction(sim, client):
     assert stored["custom_boolean50"] is True
     assert stored["name.first"] == "Ann"
     assert group in stored["group_ids"]
+    assert (stored["source"], stored["sub_source"]) == ("SMS", "keyword JOIN")
+    assert stored["active_detail"] == 1, "no_welcome=True leaves the record unconfirmed (no autoresponder)"
     subjects = [i["subject"] for i in sim.state.interactions(result.cons_id)]
     assert any(s.startswith("SMS opt-in") and len(s) <= 80 for s in subjects)
 
@@ -141,6 +143,36 @@ def test_create_or_update_finds_then_creates(sim, client):
     )
     assert created.cons_id != existing
     assert sim.state.get_constituent(created.cons_id)["name.first"] == "New"
+
+
+def test_create_or_update_moves_centers_and_groups_on_both_paths(sim, client):
+    first_center, second_center = sorted(sim.state.centers)[:2]
+    keep, drop = sim.state.add_group("Contract upsert keep"), sim.state.add_group("Contract upsert drop")
+    email = new_email()
+    created = client.create_or_update(
+        {"primary_email": email},
+        interaction_subject="SMS opt-in",
+        interaction_body="",
+        source="SMS",
+        sub_source="web form",
+        add_center_ids=[first_center, second_center],
+        add_group_ids=[keep, drop],
+    )
+    stored = sim.state.get_constituent(created.cons_id)
+    assert stored["center_ids"] == [str(first_center), str(second_center)]
+    assert (stored["source"], stored["sub_source"]) == ("SMS", "web form")
+
+    updated = client.create_or_update(
+        {"primary_email": email},
+        interaction_subject="SMS opt-in",
+        interaction_body="",
+        remove_center_ids=[first_center],
+        remove_group_ids=[drop],
+    )
+    assert updated.cons_id == created.cons_id
+    stored = sim.state.get_constituent(created.cons_id)
+    assert stored["center_ids"] == [str(second_center)]
+    assert keep in stored["group_ids"] and drop not in stored["group_ids"]
 
 
 def test_list_user_fields(client):

@@ -14,6 +14,7 @@ from lumisync.luminate import (
     RetryPolicy,
     RunLevelError,
     TransientError,
+    ValidationFailed,
 )
 
 
@@ -27,8 +28,16 @@ def get_first(sim, site):
 
 
 @pytest.mark.parametrize("suppress", [False, True], ids=["403", "suppressed-200"])
-@pytest.mark.parametrize("code", [2, 3, 4])
-def test_run_level_codes_raise_at_once_without_retry(sim, make_site, code, suppress):
+@pytest.mark.parametrize(
+    ("code", "setting"),
+    [
+        (2, "check the integration's API key"),
+        (3, "check the integration's API login name and password"),
+        (4, "add it to the site's 'Luminate Online API IP White List'"),
+        (14, "give the login's security group the permission it needs"),
+    ],
+)
+def test_run_level_codes_raise_at_once_naming_the_setting(sim, make_site, code, setting, suppress):
     sim.faults.inject("getUser", "error", count=1, code=code)
     before = calls(sim)
     with pytest.raises(RunLevelError) as caught:
@@ -36,7 +45,7 @@ def test_run_level_codes_raise_at_once_without_retry(sim, make_site, code, suppr
     assert calls(sim) - before == 1
     assert caught.value.code == code
     assert caught.value.http_status == (200 if suppress else 403)
-    assert "check" in str(caught.value) or "add it" in str(caught.value)
+    assert setting in str(caught.value)
 
 
 def test_wrong_api_key_password_and_ip_are_run_level(sim, make_site):
@@ -115,6 +124,32 @@ def test_connection_refused_is_transient(sim, make_site):
     site = make_site(host=f"127.0.0.1:{port}", retry=RetryPolicy(max_attempts=2, base=0.01, cap=0.01))
     with pytest.raises(TransientError, match="connection"):
         get_first(sim, site)
+
+
+def test_method_not_allowed_on_a_write_stops_at_once(sim, make_site):
+    sim.faults.inject("update", "error", count=1, code=14)
+    before = calls(sim, "update")
+    with LuminateClient(make_site()) as client, pytest.raises(RunLevelError, match="code 14") as caught:
+        client.update(
+            {"name.first": "x"},
+            cons_id=sim.state.seeded_ids(1)[0],
+            interaction_subject="s",
+            interaction_body="",
+        )
+    assert calls(sim, "update") - before == 1
+    assert caught.value.method == "update"
+
+
+def test_a_value_luminate_rejects_is_a_validation_failure_of_the_record(sim, make_site):
+    cons_id = sim.state.seeded_ids(1)[0]
+    before = calls(sim, "update")
+    with LuminateClient(make_site()) as client, pytest.raises(ValidationFailed) as caught:
+        client.update(
+            {"custom_boolean50": "maybe"}, cons_id=cons_id, interaction_subject="s", interaction_body=""
+        )
+    assert calls(sim, "update") - before == 1, "a record-level error is not retried"
+    assert (caught.value.code, caught.value.http_status) == (22, 403)
+    assert f"cons_id={cons_id}" in str(caught.value) and "custom_boolean50" in caught.value.luminate_message
 
 
 @pytest.mark.parametrize("suppress", [False, True])

@@ -17,23 +17,6 @@ from lumisync.luminate import (
 from lumisync.luminate.protocol import RateLimiter
 
 
-class CountingClient(AsyncLuminateClient):
-    """Records the most requests it ever had in flight at once."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.in_flight = 0
-        self.peak = 0
-
-    async def _exchange(self, call):
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        try:
-            return await super()._exchange(call)
-        finally:
-            self.in_flight -= 1
-
-
 async def collect(client, ids, **kwargs):
     async with contextlib.aclosing(client.get_users(ids, **kwargs)) as stream:
         return [result async for result in stream]
@@ -59,19 +42,38 @@ def test_every_id_gets_its_record_or_its_error(sim, make_site):
     assert by_id["99999996"].record is None
 
 
+def most_in_flight_at_the_simulator(sim, work) -> int:
+    """Run ``work`` (a coroutine function) against a 50 ms latency; the most requests the simulator held at
+    once, which counts what reached it, whatever the client thinks it sent."""
+    sim.faults.inject("getUser", "latency", ms=50)
+    sim.in_flight_max = 0
+    asyncio.run(work())
+    return sim.in_flight_max
+
+
 @pytest.mark.parametrize("width", [1, 4])
-def test_concurrency_is_bounded_and_reached(sim, make_site, width):
-    sim.faults.inject("getUser", "latency", ms=30)
+def test_get_users_concurrency_is_bounded_and_reached(sim, make_site, width):
     ids = sim.state.seeded_ids(3 * width)
+    results = []
 
-    async def run():
-        async with CountingClient(make_site()) as client:
-            results = await collect(client, ids, concurrency=width)
-            return results, client.peak
+    async def work():
+        async with AsyncLuminateClient(make_site()) as client:
+            results.extend(await collect(client, ids, concurrency=width))
 
-    results, peak = asyncio.run(run())
-    assert len(results) == len(ids)
-    assert peak == width
+    assert most_in_flight_at_the_simulator(sim, work) == width
+    assert len(results) == len(ids) and all(result.ok for result in results)
+
+
+def test_the_sites_concurrency_bounds_every_call_of_the_client(sim, make_site):
+    # Calls not made through get_users meet only the connection lanes' bound.
+    ids = sim.state.seeded_ids(12)
+
+    async def work():
+        async with AsyncLuminateClient(make_site(concurrency=3)) as client:
+            records = await asyncio.gather(*(client.get_user(cons_id=cons_id) for cons_id in ids))
+        assert [record["cons_id"] for record in records] == ids
+
+    assert most_in_flight_at_the_simulator(sim, work) == 3
 
 
 def test_ids_are_read_lazily(sim, make_site):

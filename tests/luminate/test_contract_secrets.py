@@ -1,4 +1,5 @@
-"""A canary password and API key never surface in logs, output, exception texts or reprs."""
+"""A canary password and API key, and a canary file-server password, never surface in logs, output,
+exception texts or reprs."""
 
 from __future__ import annotations
 
@@ -17,10 +18,19 @@ from lumisync.luminate import (
     RetryPolicy,
     SiteConfig,
 )
+from lumisync.luminate.files import Credentials as FileCredentials
+from lumisync.luminate.files import (
+    FileSource,
+    InMemoryProcessedFiles,
+    LoginRefused,
+    TransferCut,
+    fetch_changed_files,
+)
 from lumisync.simulator import SimulatorConfig, running_simulator
 
 CANARY_PASSWORD = "canary-Pa55&word=%2F secret"
 CANARY_KEY = "canary-api-key-7f3e"
+CANARY_FTP_PASSWORD = "canary-ftp-Pa55:word@%2F"
 
 
 def texts_of(error: BaseException) -> list[str]:
@@ -112,4 +122,33 @@ def test_canary_secrets_never_appear(caplog, capsys):
     everything = "\n".join(seen)
     assert "bad password *** key ***" in everything, "Luminate's message should be kept, scrubbed"
     for secret in (CANARY_PASSWORD, CANARY_KEY, "canary-Pa55"):
+        assert secret not in everything
+
+
+def test_canary_file_password_never_appears(caplog, capsys, tmp_path):
+    caplog.set_level(logging.DEBUG)
+    seen: list[str] = []
+    config = SimulatorConfig(seed=3, constituents=20, ftps=True, ftp_password=CANARY_FTP_PASSWORD)
+    with running_simulator(config) as sim:
+        sim.write_changed_file(mode="full")
+        source = FileSource(sim.ftps_url, org=sim.org, ca_file=sim.ftps_cafile, allow_private=True, timeout=5)
+        right = FileCredentials(sim.ftp_user, CANARY_FTP_PASSWORD)
+        wrong = FileCredentials(sim.ftp_user, CANARY_FTP_PASSWORD + "-wrong")
+        seen += [repr(right), str(right), repr(wrong), repr(source)]
+        with pytest.raises(LoginRefused) as refused:
+            fetch_changed_files(source, wrong, InMemoryProcessedFiles(), workdir=tmp_path)
+        seen += texts_of(refused.value)
+        sim.ftp_faults.inject("cut")
+        with pytest.raises(TransferCut) as cut:
+            fetch_changed_files(source, right, InMemoryProcessedFiles(), workdir=tmp_path)
+        seen += texts_of(cut.value)
+        with fetch_changed_files(source, right, InMemoryProcessedFiles(), workdir=tmp_path) as result:
+            seen += [repr(result), *(repr(fetched) for fetched in result.files)]
+            assert len(result.files) == 1
+
+    captured = capsys.readouterr()
+    seen += [captured.out, captured.err, caplog.text, *(record.getMessage() for record in caplog.records)]
+    everything = "\n".join(seen)
+    assert "refused the login of user 'datasync'" in everything and "was cut after" in everything
+    for secret in (CANARY_FTP_PASSWORD, "canary-ftp-Pa55"):
         assert secret not in everything

@@ -11,6 +11,8 @@ import sys
 import httpx
 import pytest
 
+from lumisync.simulator.config import QUIRK_NAMES
+
 from .wire import body, error_code
 
 
@@ -53,7 +55,8 @@ def test_clock_faults_quirks_settings_log_and_files(sim, control, api):
     control("POST", "faults", {"method": "getUser", "kind": "error", "code": 16, "count": 1})
     assert error_code(api("getUser", cons_id="1000101")) == "16"
     assert control("POST", "faults", {"kind": "nope"}).status_code == 400
-    assert control("POST", "quirks", {"all": False})
+    quirks = control("POST", "quirks", {"all": False})
+    assert quirks.status_code == 200 and quirks.json() == dict.fromkeys(QUIRK_NAMES, False), quirks.text
     assert body(api("getUser", cons_id="1000101"), "getConsResponse")["cons_id"] == 1000101
     control("POST", "settings", {"allowed_cidrs": ["10.0.0.0/8"]})
     assert body(api("getUser", cons_id="1000101"), "errorResponse")["code"] == 4
@@ -63,6 +66,13 @@ def test_clock_faults_quirks_settings_log_and_files(sim, control, api):
     assert os.path.exists(os.path.join(sim.ftp_root, written))
     control("POST", "ftp_faults", {"kind": "login"})
     assert sim.ftp_faults.pending() == {"login": 1}
+
+
+def test_files_endpoint_takes_the_org_token_and_names_an_unknown_one(sim, control):
+    written = control("POST", "files", {"name_pattern": "{org}_changed_{YYYYMMDD}.csv"})
+    assert written.status_code == 200 and written.json()["filename"].startswith(f"{sim.org}_changed_")
+    refused = control("POST", "files", {"name_pattern": "{org}_{nightly}_{YYYYMMDD}.csv"})
+    assert refused.status_code == 400 and "{nightly}" in refused.json()["error"]
 
 
 def test_cli_serves_and_prints_settings(tmp_path):

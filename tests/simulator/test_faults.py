@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import threading
+import time
 import xml.etree.ElementTree as ET
 from urllib.parse import urlencode
 
 import httpx
 import pytest
+
+from lumisync.simulator.faults import Faults
 
 from .wire import body, error_code
 
@@ -46,7 +50,7 @@ def test_scripted_count(sim, api):
     assert statuses == [403, 403, 200, 200]
 
 
-def test_probabilistic_faults_are_seeded(sim, api):
+def test_probabilistic_faults_over_the_wire(sim, api):
     sim.faults.inject("getUser", "error", probability=0.0, code=1)
     assert api("getUser", cons_id=CONS).status_code == 200
     sim.faults.clear()
@@ -56,6 +60,21 @@ def test_probabilistic_faults_are_seeded(sim, api):
     sim.faults.inject("getUser", "error", probability=0.5, code=1)
     statuses = {api("getUser", cons_id=CONS).status_code for _ in range(40)}
     assert statuses == {200, 403}
+
+
+def test_probabilistic_faults_and_jitter_repeat_with_the_seed():
+    def draws(seed: int) -> list[tuple[float, str | None]]:
+        faults = Faults(seed)
+        faults.inject("getUser", "error", probability=0.5, code=1)
+        faults.inject("getUser", "latency", probability=0.5, ms=10, jitter_ms=50)
+        picks = [faults.pick("getUser") for _ in range(40)]
+        return [(delay, rule and rule.kind) for delay, rule in picks]
+
+    first = draws(11)
+    assert first == draws(11)
+    assert first != draws(12)
+    assert {kind for _, kind in first} == {None, "error"}
+    assert len({delay for delay, _ in first if delay}) > 5, "jitter should vary the delay"
 
 
 @pytest.mark.parametrize(("status", "kind"), [(503, "html"), (500, "empty")])
@@ -153,9 +172,50 @@ def test_latency_does_not_block_other_requests(sim, api):
     assert order == ["fast", "slow"]
 
 
-def test_latency_with_jitter_still_answers(sim, api):
-    sim.faults.inject(None, "latency", count=1, ms=20, jitter_ms=20)
+def test_latency_with_jitter_delays_the_answer(sim, api):
+    sim.faults.inject(None, "latency", count=1, ms=100, jitter_ms=50)
+    started = time.perf_counter()
     assert api("getUser", cons_id=CONS).status_code == 200
+    assert time.perf_counter() - started >= 0.1
+    started = time.perf_counter()
+    assert api("getUser", cons_id=CONS).status_code == 200
+    assert time.perf_counter() - started < 0.1, "the latency was injected for one call only"
+
+
+def test_latency_and_jitter_bounds_of_a_pick():
+    faults = Faults(5)
+    faults.inject(None, "latency", ms=20, jitter_ms=30)
+    delays = [faults.pick("getUser")[0] for _ in range(200)]
+    assert all(0.020 <= delay <= 0.050 for delay in delays)
+    assert max(delays) - min(delays) > 0.02, "jitter should spread the delays over most of 30 ms"
+
+
+def test_many_requests_in_flight_under_latency(sim):
+    # The floor: at least 64 requests in flight at once while latency is injected.
+    sim.set_latency(300)
+    sim.in_flight_max = 0
+    form = {
+        "method": "getUser",
+        "api_key": sim.api_key,
+        "login_name": sim.login_name,
+        "login_password": sim.login_password,
+        "v": "1.0",
+        "response_format": "json",
+        "cons_id": CONS,
+    }
+
+    async def burst() -> list[int]:
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+        async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+            replies = await asyncio.gather(*(client.post(sim.url(), data=form) for _ in range(64)))
+        return [reply.status_code for reply in replies]
+
+    started = time.perf_counter()
+    statuses = asyncio.run(burst())
+    elapsed = time.perf_counter() - started
+    assert statuses == [200] * 64
+    assert sim.in_flight_max >= 64
+    assert elapsed < 2.0, f"64 requests of 300 ms each took {elapsed:.2f} s: they were not concurrent"
 
 
 def test_bad_fault_specs_are_rejected_with_the_value(sim):

@@ -169,6 +169,34 @@ def test_folder_pattern_and_manifest_written_after_the_csv(sim, changed):
         assert _fetch(ftps, manifest) == b""
 
 
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("{org}_changed_{YYYYMMDD}.csv", "simorg_changed_20270407.csv"),
+        ("{shortname}-{YYYY-MM-DD}.csv", "simorg-2027-04-07.csv"),
+        ("changes_{YYMMDD}_{HHMMSS}.txt", "changes_270407_010000.txt"),
+        ("{org}.{YY}{MM}{DD}.csv", "simorg.270407.csv"),
+    ],
+)
+def test_file_name_tokens(sim, pattern, expected):
+    # 06:00 UTC is 01:00 on the site's clock (UTC-5).
+    sim.clock.set(START.replace(year=2027, month=4, day=7))
+    assert sim.write_changed_file(name_pattern=pattern) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "complaint"),
+    [
+        ("{org}_{month}_{YYYYMMDD}.csv", r"unknown token\(s\) \{month\}"),
+        ("{org}_changes.csv", "needs a date token"),
+        ("{org}_{YYYY}.csv", "needs a date token"),
+    ],
+)
+def test_bad_file_name_pattern_is_refused_with_the_reason(sim, pattern, complaint):
+    with pytest.raises(ValueError, match=complaint):
+        sim.write_changed_file(name_pattern=pattern)
+
+
 def test_donation_columns(sim):
     name = sim.write_changed_file(mode="full", donation_columns=True)
     with _ftp(sim) as ftp:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from datetime import datetime, timedelta, timezone
 
-from .config import FileOptions
+from .config import FILE_NAME_SITE_TOKENS, FILE_NAME_TIME_TOKENS, FILE_NAME_TOKEN, FileOptions
 from .faults import FtpFaults
 from .state import State
 
@@ -38,14 +39,11 @@ _TIME_FORMATS = {"default": "%Y-%m-%d %H:%M:%S", "us": "%m/%d/%Y %I:%M %p"}
 
 
 def file_name(options: FileOptions, shortname: str, moment: datetime) -> str:
-    name = options.name_pattern.format(
-        shortname=shortname,
-        YYYYMMDD=moment.strftime("%Y%m%d"),
-        YYYY=moment.strftime("%Y"),
-        MM=moment.strftime("%m"),
-        DD=moment.strftime("%d"),
-        HHMMSS=moment.strftime("%H%M%S"),
-    )
+    def value(token: re.Match[str]) -> str:
+        key = token.group(1)
+        return shortname if key in FILE_NAME_SITE_TOKENS else moment.strftime(FILE_NAME_TIME_TOKENS[key])
+
+    name = FILE_NAME_TOKEN.sub(value, options.name_pattern)
     folder = options.folder.strip("/")
     return f"{folder}/{name}" if folder else name
 

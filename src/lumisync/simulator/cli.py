@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import json
 import signal
-import threading
+import time
 from datetime import datetime
 
 from .config import SimulatorConfig
 from .harness import Simulator
+
+_IDLE_SECONDS = 3600.0
+
+
+class _StopServing(Exception):
+    """SIGINT or SIGTERM arrived: leave the serving loop and stop the servers."""
+
+
+def _stop_serving(*_signal: object) -> None:
+    # Raising is all a handler may safely do here: it runs in the main thread between two bytecodes, and
+    # setting a threading.Event from it deadlocked when the signal landed while that same thread held the
+    # event's lock inside Event.wait().
+    raise _StopServing
 
 
 def _loopback(value: str) -> str:
@@ -133,12 +147,14 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in settings.items():
             print(f"  {key:14} {value}")
         print(json.dumps(settings), flush=True)
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
         mode = args.write_file or "liberal"
-        while not stop.wait(args.write_every):
-            print(f"wrote {sim.write_changed_file(mode=mode)}", flush=True)
+        with contextlib.suppress(_StopServing):
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(sig, _stop_serving)
+            while True:
+                time.sleep(args.write_every or _IDLE_SECONDS)
+                if args.write_every:
+                    print(f"wrote {sim.write_changed_file(mode=mode)}", flush=True)
     finally:
         sim.stop()
     return 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -44,6 +45,22 @@ class Quirks:
             setattr(self, name, value)
 
 
+# Tokens of the changed file's name: the site's short name, and parts of the file's date and time (as
+# strftime formats). The date tokens are those the integration's file name pattern may use.
+FILE_NAME_TOKEN = re.compile(r"\{([^{}]*)\}")
+FILE_NAME_SITE_TOKENS = ("org", "shortname")
+FILE_NAME_TIME_TOKENS = {
+    "YYYYMMDD": "%Y%m%d",
+    "YYYY-MM-DD": "%Y-%m-%d",
+    "YYMMDD": "%y%m%d",
+    "YYYY": "%Y",
+    "YY": "%y",
+    "MM": "%m",
+    "DD": "%d",
+    "HHMMSS": "%H%M%S",
+}
+
+
 @dataclass
 class FileOptions:
     """How the nightly changed-records file is written (luminate-api.md §11.2)."""
@@ -81,8 +98,20 @@ class FileOptions:
                 raise ValueError(f"file option {name}={getattr(self, name)!r} is not one of {allowed}")
         if len(self.delimiter) != 1:
             raise ValueError(f"file option delimiter={self.delimiter!r} must be one character")
-        if "{YYYYMMDD}" not in self.name_pattern and "{YYYY}" not in self.name_pattern:
-            raise ValueError(f"file option name_pattern={self.name_pattern!r} needs a date token")
+        tokens = set(FILE_NAME_TOKEN.findall(self.name_pattern))
+        unknown = sorted(tokens - {*FILE_NAME_SITE_TOKENS, *FILE_NAME_TIME_TOKENS})
+        if unknown:
+            known = ", ".join(f"{{{token}}}" for token in (*FILE_NAME_SITE_TOKENS, *FILE_NAME_TIME_TOKENS))
+            raise ValueError(
+                f"file option name_pattern={self.name_pattern!r} has unknown token(s) "
+                f"{', '.join(f'{{{token}}}' for token in unknown)}; known: {known}"
+            )
+        whole_date = {"YYYYMMDD", "YYYY-MM-DD", "YYMMDD"} & tokens
+        if not whole_date and not ({"YYYY", "YY"} & tokens and {"MM", "DD"} <= tokens):
+            raise ValueError(
+                f"file option name_pattern={self.name_pattern!r} needs a date token, such as {{YYYYMMDD}} "
+                "or {YYYY}, {MM} and {DD}"
+            )
 
 
 @dataclass

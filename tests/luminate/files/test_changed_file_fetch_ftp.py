@@ -139,24 +139,38 @@ def test_no_matching_file_is_an_empty_result(ftp_server):
         assert result.files == [] and result.not_ready == [] and result.already_processed == []
 
 
-def test_a_file_without_its_manifest_is_not_ready(ftp_server):
+def test_a_file_without_its_manifest_holds_back_every_newer_file(ftp_server):
     drop(ftp_server.home, "acme_changed_constituents_20240301.csv")
     drop(ftp_server.home, "acme_changed_constituents_20240301.csv.manifest", b"")
     drop(ftp_server.home, "acme_changed_constituents_20240302.csv")
     drop(ftp_server.home, "acme_changed_constituents_20240303.csv")
     drop(ftp_server.home, "acme_changed_constituents_20240303.manifest", b"")
+    drop(ftp_server.home, "acme_changed_constituents_20240304.csv")
+    drop(ftp_server.home, "acme_changed_constituents_20240304.manifest", b"")
 
     with fetch_changed_files(
         source(ftp_server.url, manifest=True), CREDENTIALS, InMemoryProcessedFiles()
     ) as result:
-        assert [f.name for f in result.files] == [
-            "acme_changed_constituents_20240301.csv",
-            "acme_changed_constituents_20240303.csv",
-        ]
+        assert [f.name for f in result.files] == ["acme_changed_constituents_20240301.csv"]
         assert result.not_ready == ["acme_changed_constituents_20240302.csv"]
+        assert result.held_back == [
+            "acme_changed_constituents_20240303.csv",
+            "acme_changed_constituents_20240304.csv",
+        ]
 
+    drop(ftp_server.home, "acme_changed_constituents_20240302.manifest", b"")
+    with fetch_changed_files(
+        source(ftp_server.url, manifest=True), CREDENTIALS, InMemoryProcessedFiles()
+    ) as result:
+        assert [f.date for f in result.files] == [date(2024, 3, day) for day in (1, 2, 3, 4)]
+        assert result.not_ready == [] and result.held_back == []
+
+
+def test_without_manifests_every_file_is_ready(ftp_server):
+    drop(ftp_server.home, "acme_changed_constituents_20240301.csv")
+    drop(ftp_server.home, "acme_changed_constituents_20240302.csv")
     with fetch_changed_files(source(ftp_server.url), CREDENTIALS, InMemoryProcessedFiles()) as result:
-        assert len(result.files) == 3
+        assert len(result.files) == 2 and result.not_ready == []
 
 
 def test_wrong_password_is_a_login_refusal_that_hides_the_password(ftp_server):

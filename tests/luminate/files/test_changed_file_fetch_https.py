@@ -100,14 +100,28 @@ def test_statuses_become_typed_errors(https_server, server_cert, status, error):
     assert PASSWORD not in str(caught.value)
 
 
-def test_manifest_over_https(https_server, server_cert):
-    https_server.routes[f"/{NAME}"] = (200, {}, CSV)
-    settings = source(f"{https_server.base}/{NAME}", ca_file=str(server_cert.cert_file), manifest=True)
+@pytest.mark.parametrize(
+    "marker",
+    ["acme_changed_constituents_20240301.manifest", f"{NAME}.manifest"],
+    ids=["luminate-name.manifest", "name.csv.manifest"],
+)
+def test_manifest_over_https(https_server, server_cert, marker):
+    https_server.routes[f"/relay/{NAME}"] = (200, {}, CSV)
+    settings = source(f"{https_server.base}/relay/{NAME}", ca_file=str(server_cert.cert_file), manifest=True)
     with fetch_changed_files(settings, CREDENTIALS, InMemoryProcessedFiles()) as result:
         assert result.files == [] and result.not_ready == [NAME]
-    https_server.routes[f"/{NAME}.manifest"] = (200, {}, b"")
+    assert f"/relay/{NAME}" not in https_server.requests, "a file that is not ready is not downloaded"
+    https_server.routes[f"/relay/{marker}"] = (200, {}, b"")
     with fetch_changed_files(settings, CREDENTIALS, InMemoryProcessedFiles()) as result:
-        assert [f.name for f in result.files] == [NAME]
+        assert [f.name for f in result.files] == [NAME] and result.not_ready == []
+
+
+def test_a_manifest_answer_other_than_not_found_is_an_error(https_server, server_cert):
+    https_server.routes[f"/{NAME}"] = (200, {}, CSV)
+    https_server.routes["/acme_changed_constituents_20240301.manifest"] = (403, {}, b"")
+    settings = source(f"{https_server.base}/{NAME}", ca_file=str(server_cert.cert_file), manifest=True)
+    with pytest.raises(LoginRefused, match="manifest"):
+        fetch_changed_files(settings, CREDENTIALS, InMemoryProcessedFiles())
 
 
 def test_plain_http_only_when_allowed(http_server):

@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path, PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import httpx
 
@@ -92,13 +92,16 @@ class FetchedFile:
 class FetchResult:
     """The unprocessed files, oldest first, plus what was passed over and why.
 
-    The local copies live in ``directory`` until ``close()`` (or the end of a ``with`` block).
+    ``not_ready`` names the oldest file still waiting for its manifest, and ``held_back`` the newer files
+    left behind it, unread, until it is ready. The local copies live in ``directory`` until ``close()``
+    (or the end of a ``with`` block).
     """
 
     host: str
     directory: Path
     files: list[FetchedFile] = field(default_factory=list)
     not_ready: list[str] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)
     already_processed: list[str] = field(default_factory=list)
 
     def close(self) -> None:
@@ -123,8 +126,9 @@ def fetch_changed_files(
 
     Files dated before ``since`` are not looked at, which spares downloading a long history of old files
     only to find their checksums already remembered. When ``source.manifest`` is set, a file without its
-    manifest (``name.csv.manifest`` or ``name.manifest``) is not ready: it is listed in ``not_ready`` and
-    left for a later run. Call ``processed.remember(...)`` for each file once it has been processed.
+    manifest (``name.manifest`` or ``name.csv.manifest``) is not ready: it is listed in ``not_ready`` and
+    left for a later run, and so is every newer file (``held_back``), so that files are always processed
+    in date order. Call ``processed.remember(...)`` for each file once it has been processed.
     """
     if urlsplit(source.url.strip()).password is not None:
         raise ValueError(
@@ -195,9 +199,12 @@ def _fetch_ftp(
             if (file_date := pattern.date_of(name)) is not None and (since is None or file_date >= since)
         )
         for index, (file_date, name) in enumerate(dated):
-            if source.manifest and not _has_manifest(name, listing):
+            if source.manifest and not any(marker in listing for marker in _manifest_names(name)):
+                # An older file's changes applied after a newer file's would undo the newer ones, so
+                # nothing newer is handed over until this file is ready.
                 result.not_ready.append(name)
-                continue
+                result.held_back.extend(newer for _, newer in dated[index + 1 :])
+                break
             local, size, digest = _download_ftp(
                 ftp, name, listing[name], result.directory, index, target, secret
             )
@@ -311,9 +318,11 @@ def _list_folder(ftp: ftplib.FTP, host: str, secret: str | None) -> dict[str, in
     return sizes
 
 
-def _has_manifest(name: str, listing: dict[str, int | None]) -> bool:
+def _manifest_names(name: str) -> tuple[str, ...]:
+    """The names a file's readiness marker may have: Luminate's own convention puts an empty
+    ``name.manifest`` beside ``name.csv`` (luminate-api.md §11.1); some relays write ``name.csv.manifest``."""
     stem = name.rsplit(".", 1)[0]
-    return f"{name}.manifest" in listing or f"{stem}.manifest" in listing
+    return tuple(dict.fromkeys((f"{stem}.manifest", f"{name}.manifest")))
 
 
 def _download_ftp(
@@ -390,12 +399,9 @@ def _fetch_http(
         headers={"Accept-Encoding": "identity"},
     )
     with client:
-        if source.manifest:
-            with _get(client, url + ".manifest", host, secret) as response:
-                if response.status_code in (404, 410):
-                    result.not_ready.append(name)
-                    return
-                _check_status(response, f"{name}.manifest", host)
+        if source.manifest and not _http_manifest_present(client, url, host, secret):
+            result.not_ready.append(name)
+            return
         with _get(client, url, host, secret) as response:
             _check_status(response, name, host)
             announced = response.headers.get("Content-Length")
@@ -417,6 +423,19 @@ def _fetch_http(
             _check_size(name, size, expected, host)
     local = _finish(part, name, 0)
     _hand_over(result, processed, FetchedFile(name, local, size, digest.hexdigest(), pattern.date_of(name)))
+
+
+def _http_manifest_present(client: httpx.Client, url: str, host: str, secret: str | None) -> bool:
+    """Whether either manifest name answers 200 beside the file at ``url``; 404 or 410 for both means
+    the file is not ready yet, any other answer is an error."""
+    parts = urlsplit(url)
+    folder, _, file_name = parts.path.rpartition("/")
+    for marker in _manifest_names(file_name):
+        with _get(client, urlunsplit(parts._replace(path=f"{folder}/{marker}")), host, secret) as response:
+            if response.status_code not in (404, 410):
+                _check_status(response, unquote(marker), host)
+                return True
+    return False
 
 
 @contextmanager
