@@ -54,3 +54,29 @@ def test_only_an_unprocessed_file_on_the_server_can_be_skipped(make_integration,
     with pytest.raises(CommandError, match="not an unprocessed"):
         call_command("skip-file", "nosuch.csv", org=integration.organization.slug)
     assert not ProcessedFile.objects.exclude(skipped_by="").exists()
+
+
+def test_a_file_whose_manifest_never_comes_can_be_skipped_and_the_newer_ones_come_in(
+    make_integration, simulator
+):
+    integration = make_integration("liberal", expect_manifest=True)
+    add(simulator, "late@example.org", "2025550191")
+    simulator.ftp_faults.inject("missing_manifest")
+    stuck = publish(simulator, manifest=True)
+    simulator.clock.advance(timedelta(days=1).total_seconds())
+    cons = add(simulator, "next@example.org", "2025550192")
+    publish(simulator, manifest=True)
+
+    waiting = sync(integration)
+    assert waiting.files == ["(none)"] and stuck in waiting.error and "1 newer file(s) wait" in waiting.error
+    assert not Profile.objects.exists(), "nothing newer is read before the older file"
+
+    skipped = skip_changed_file(integration, stuck, Actor("ops"))
+    run = sync(integration)
+
+    assert (skipped.size, skipped.sha256, skipped.skipped_by) == (0, "", "ops")
+    entry = AuditEntry.objects.get(integration=integration, action=AuditEntry.Action.FILE_SKIPPED)
+    assert stuck in entry.summary and "never downloaded" in entry.summary
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert stuck not in run.files and len(run.files) == 1
+    assert Profile.objects.filter(constituent_id=cons).exists()

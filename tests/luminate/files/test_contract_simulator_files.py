@@ -76,10 +76,12 @@ def publish(sim, folder: str | None = None, **options) -> tuple[str, str]:
     return f"{sim.ftps_url}{folder}/", relative.rpartition("/")[2]
 
 
-def fetch(sim, url: str, *, password: str | None = None, **options):
+def fetch(sim, url: str, *, password: str | None = None, processed=None, **options):
     source = FileSource(url, org=sim.org, ca_file=sim.ftps_cafile, allow_private=True, timeout=10, **options)
     credentials = Credentials(sim.ftp_user, sim.ftp_password if password is None else password)
-    return fetch_changed_files(source, credentials, InMemoryProcessedFiles())
+    return fetch_changed_files(
+        source, credentials, InMemoryProcessedFiles() if processed is None else processed
+    )
 
 
 def read(fetched, **options) -> list[Row | BadRow]:
@@ -153,6 +155,19 @@ def test_a_missing_manifest_holds_back_the_file_and_every_newer_one(ftp_sim, cha
     _, newer = publish(ftp_sim, folder, manifest=True)
     with fetch(ftp_sim, url, manifest=True) as result:
         assert (result.files, result.not_ready, result.held_back) == ([], [older], [newer])
+
+
+def test_a_file_skipped_by_name_is_not_waited_for(ftp_sim, changed):
+    folder = f"night{next(_FOLDERS)}"
+    ftp_sim.ftp_faults.inject("missing_manifest")
+    url, older = publish(ftp_sim, folder, manifest=True)
+    ftp_sim.clock.advance(86400)
+    _, newer = publish(ftp_sim, folder, manifest=True)
+    processed = InMemoryProcessedFiles()
+    processed.skip(older)
+    with fetch(ftp_sim, url, manifest=True, processed=processed) as result:
+        assert [fetched.name for fetched in result.files] == [newer]
+        assert (result.not_ready, result.already_processed) == ([], [older])
 
 
 def test_a_cut_transfer_hands_nothing_over_and_the_next_run_gets_the_file(ftp_sim, changed):

@@ -213,6 +213,13 @@ class _ProcessedFiles:
             integration=self.integration, name=name, size=size, sha256=sha256
         ).exists()
 
+    def skipped(self, name: str) -> bool:
+        return (
+            ProcessedFile.objects.filter(integration=self.integration, name=name)
+            .exclude(skipped_by="")
+            .exists()
+        )
+
     def remember(self, name: str, size: int, sha256: str) -> None:
         raise AssertionError("files are remembered in the run's preparing transaction")
 
@@ -239,6 +246,8 @@ def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> Non
     ) as result:
         if not result.files:
             detail = f" Not ready (no manifest): {', '.join(result.not_ready)}." if result.not_ready else ""
+            if result.held_back:
+                detail += f" {len(result.held_back)} newer file(s) wait behind it, in date order."
             run.error = f"No new changed-records file on {result.host}.{detail}"
             run.save(update_fields=["error"])
         readers = [
@@ -1398,8 +1407,10 @@ def _report(run: SyncRun, outcomes: list[_Outcome]) -> None:
 def skip_changed_file(
     integration: Integration, name: str, actor: integration_services.Actor
 ) -> ProcessedFile:
-    """Mark an unprocessed changed-records file as processed without reading it, so that one corrupt file
-    never stalls every later night (policy.md); audited with who, when and the file's size and checksum.
+    """Mark an unprocessed changed-records file as processed without reading it, so that one corrupt file,
+    or one whose manifest never comes, never stalls every later night (policy.md); audited with who, when
+    and the file's size and checksum (a file still waiting for its manifest was never downloaded: it is
+    skipped by name).
 
     Raises:
         ValueError: no unprocessed file of that name is on the file server.
@@ -1409,23 +1420,22 @@ def skip_changed_file(
         source, integration_services.file_credentials(integration), _ProcessedFiles(integration)
     ) as result:
         found = next((item for item in result.files if item.name == name), None)
-        waiting = ", ".join(item.name for item in result.files) or "none"
-    if found is None:
+        waiting = ", ".join([*(item.name for item in result.files), *result.not_ready]) or "none"
+    if found is not None:
+        size, sha256 = found.size, found.sha256
+        what = f"{name} ({size} bytes, sha256 {sha256[:16]}…)"
+    elif name in result.not_ready:
+        size, sha256 = 0, ""
+        what = f"{name} (still without its manifest, never downloaded)"
+    else:
         raise ValueError(
             f"{name!r} is not an unprocessed changed-records file on {result.host} (unprocessed: {waiting})."
         )
     with transaction.atomic():
         skipped = ProcessedFile.objects.create(
-            integration=integration,
-            name=found.name,
-            size=found.size,
-            sha256=found.sha256,
-            skipped_by=actor.label[:150],
+            integration=integration, name=name, size=size, sha256=sha256, skipped_by=actor.label[:150]
         )
         integration_services.record_audit(
-            integration,
-            actor,
-            AuditEntry.Action.FILE_SKIPPED,
-            f"Skipped {found.name} ({found.size} bytes, sha256 {found.sha256[:16]}…): it will not be read.",
+            integration, actor, AuditEntry.Action.FILE_SKIPPED, f"Skipped {what}: it will not be read."
         )
     return skipped

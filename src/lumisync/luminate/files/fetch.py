@@ -199,6 +199,9 @@ def _fetch_ftp(
             if (file_date := pattern.date_of(name)) is not None and (since is None or file_date >= since)
         )
         for index, (file_date, name) in enumerate(dated):
+            if processed.skipped(name):
+                result.already_processed.append(name)
+                continue
             if source.manifest and not any(marker in listing for marker in _manifest_names(name)):
                 # An older file's changes applied after a newer file's would undo the newer ones, so
                 # nothing newer is handed over until this file is ready.

@@ -17,6 +17,11 @@ class ProcessedFiles(Protocol):
 
     def seen(self, name: str, size: int, sha256: str) -> bool: ...
 
+    def skipped(self, name: str) -> bool:
+        """An operator passed this dated file over unread: a folder listing neither hands it over nor waits
+        for its manifest (a single https URL serves one name every night, so it never asks)."""
+        ...
+
     def remember(self, name: str, size: int, sha256: str) -> None: ...
 
 
@@ -25,9 +30,16 @@ class InMemoryProcessedFiles:
 
     def __init__(self) -> None:
         self._files: set[tuple[str, int, str]] = set()
+        self._skipped: set[str] = set()
 
     def seen(self, name: str, size: int, sha256: str) -> bool:
         return (name, size, sha256) in self._files
+
+    def skipped(self, name: str) -> bool:
+        return name in self._skipped
+
+    def skip(self, name: str) -> None:
+        self._skipped.add(name)
 
     def remember(self, name: str, size: int, sha256: str) -> None:
         self._files.add((name, size, sha256))
