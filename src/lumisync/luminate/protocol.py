@@ -170,7 +170,7 @@ def transport_error(call: Call, exc: httpx.HTTPError, redact: Callable[[str], st
     """The typed error for a failure below HTTP (timeouts, refused or reset connections, TLS)."""
     where = f"{call.servlet} {call.method}"
     detail = redact(str(exc)) or type(exc).__name__
-    if _caused_by_certificate(exc):
+    if caused_by_certificate(exc):
         return RunLevelError(
             f"The Luminate host's TLS certificate was refused for {where} ({detail}): check the integration's "
             "Luminate host",
@@ -186,7 +186,7 @@ def transport_error(call: Call, exc: httpx.HTTPError, redact: Callable[[str], st
     )
 
 
-def _caused_by_certificate(exc: BaseException) -> bool:
+def caused_by_certificate(exc: BaseException) -> bool:
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:

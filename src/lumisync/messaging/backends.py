@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from lumisync.luminate.egress import EgressRefused, check_url
-from lumisync.luminate.protocol import _caused_by_certificate as caused_by_certificate
+from lumisync.luminate.protocol import caused_by_certificate
 from lumisync.messaging import conf
 from lumisync.messaging.models import Message, ProviderAccount
 
