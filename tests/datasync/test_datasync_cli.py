@@ -12,7 +12,9 @@ from django.core.management import CommandError, call_command
 from django.db.models import F
 
 from lumisync.datasync import services
-from lumisync.datasync.models import AuditEntry, Integration
+from lumisync.datasync.models import AuditEntry, Integration, SyncRun
+from lumisync.subscribers import services as subscriber_services
+from lumisync.subscribers.models import Channel, Profile
 
 
 def run(*args, stdin: str = "", monkeypatch=None, stderr: io.StringIO | None = None) -> str:
@@ -234,3 +236,58 @@ def test_plain_http_is_refused_when_the_operator_does_not_allow_it(organization,
     settings.LUMISYNC_ALLOW_INSECURE_HTTP = False
     with pytest.raises(CommandError, match="does not allow plain http"):
         run("set", "--org", organization.slug, "--allow-plain-http", "yes")
+
+
+# --- lumisync sync ------------------------------------------------------------------------------------------
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def sync(*args: str) -> str:
+    out = io.StringIO()
+    call_command("sync", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.mark.django_db
+def test_sync_refuses_an_inactive_integration_unless_forced(organization, configured):
+    for direction in ("inbound", "outbound"):
+        with pytest.raises(CommandError, match="is inactive: activate it first"):
+            sync(direction, "--org", organization.slug)
+    assert not SyncRun.objects.exists()
+
+    preview = sync("inbound", "--org", organization.slug, "--dry-run")
+    assert "(preview: nothing written)" in preview and not Profile.objects.exists()
+    with pytest.raises(CommandError, match="never activated"):
+        sync("outbound", "--org", organization.slug, "--force")
+
+    forced = sync("inbound", "--org", organization.slug, "--force")
+
+    assert "Luminate → platform, Succeeded" in forced and Profile.objects.exists()
+
+
+@pytest.mark.django_db
+def test_sync_outbound_shows_a_progress_bar_on_a_terminal(
+    organization, configured, actor, web_path, monkeypatch
+):
+    Integration.objects.filter(pk=configured.pk).update(
+        last_test_passed=True, tested_config_version=F("config_version"), default_opt_in_path=web_path
+    )
+    services.activate(
+        Integration.objects.get(pk=configured.pk), actor, initial_load=False, export_earlier_opt_ins=True
+    )
+    for n in range(3):
+        profile, _ = subscriber_services.get_or_create_profile(
+            organization, f"20255506{n:02d}", channel=Channel.WEB, email=f"bar{n}@example.org"
+        )
+        subscriber_services.opt_in(profile, web_path, channel=Channel.WEB)
+    terminal = Terminal()
+    monkeypatch.setattr("sys.stderr", terminal)
+
+    summary = sync("outbound", "--org", organization.slug)
+
+    assert "3/3" in terminal.getvalue() and "s left" in terminal.getvalue()
+    assert "Platform → Luminate, Succeeded" in summary and "Created" in summary

@@ -183,6 +183,9 @@ def _local(*args) -> dt.datetime:
 
 
 def _inbound_run(integration, started_at, **fields):
+    # A finished run unless told otherwise: one left "running" with no live holder is a crashed run, which
+    # the scheduler resumes at once.
+    fields.setdefault("status", SyncRun.Status.SUCCEEDED)
     return SyncRun.objects.create(
         integration=integration, direction=Direction.INBOUND, started_at=started_at, **fields
     )

@@ -268,28 +268,6 @@ def test_json_download_and_progress(admin_client, first_run, people):
     assert progress["rate"] > 0 and progress["counts"]["Created"] >= 2
 
 
-@pytest.mark.django_db
-def test_a_running_run_is_polled_for_progress(admin_client, live):
-    run = SyncRun.objects.create(
-        integration=live,
-        direction=Direction.INBOUND,
-        started_at=timezone.now() - timedelta(seconds=10),
-        total=2000,
-        done=500,
-    )
-    page = admin_client.get(f"/datasync/report/runs/{run.pk}/").content.decode()
-    assert f'data-progress-url="/datasync/report/runs/{run.pk}/progress.json"' in page
-    assert "/static/datasync/report.js" in page
-    progress = admin_client.get(f"/datasync/report/runs/{run.pk}/progress.json").json()
-    assert (progress["status"], progress["finished"], progress["done"], progress["total"]) == (
-        "running",
-        False,
-        500,
-        2000,
-    )
-    assert 0 < progress["rate"] <= 50
-
-
 # --- outbound failures and re-drive --------------------------------------------------------------------
 
 

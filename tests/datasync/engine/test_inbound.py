@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,11 @@ def test_conservative_run_creates_opted_in_profiles_and_welcomes_them_once(
 
     again = run_inbound(integration)
     assert again.total == 0, "the processed file is not read twice"
-    simulator.write_changed_file(mode="liberal")
+    # The next night's file carries the same records again.
+    simulator.clock.advance(24 * 3600)
+    simulator.write_changed_file(mode="liberal", since=simulator.clock.now() - timedelta(days=7))
+    rerun = run_inbound(integration)
+    assert records(rerun)[jane].category == "No New Changes"
     assert Message.objects.filter(kind=Message.Kind.WELCOME).count() == 1
 
 

@@ -42,11 +42,23 @@ def test_an_opt_in_goes_to_luminate_within_seconds(make_integration, simulator, 
 
 
 @pytest.mark.django_db(transaction=True)
-def test_without_the_setting_nothing_runs_until_the_schedule(make_integration, organization, paths):
+def test_without_the_setting_nothing_runs_until_the_schedule(
+    make_integration, organization, paths, monkeypatch
+):
     integration = make_integration()
     assert Integration.objects.get(pk=integration.pk).near_real_time is False
+    heard, kicked = [], []
+    consent_changed = schedule.consent_changed
+
+    def listening(organization_id):
+        consent_changed(organization_id)
+        heard.append(organization_id)
+
+    monkeypatch.setattr(schedule, "consent_changed", listening)
+    monkeypatch.setattr(schedule, "kick_outbound", kicked.append)
 
     join(organization, paths["default"], "2025550192", "slow@example.org")
-    time.sleep(0.5)
 
+    assert wait_for(lambda: heard == [organization.pk]), "the opt-in never reached the scheduler"
+    assert kicked == [], "no run is started for an integration without near-real-time"
     assert not SyncRun.objects.filter(integration=integration).exists()

@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from lumisync.datasync.engine import outbound
 from lumisync.datasync.engine.inbound import run_inbound
-from lumisync.datasync.engine.outbound import run_outbound
+from lumisync.datasync.engine.outbound import OutboundOptions, run_outbound
 from lumisync.datasync.models import OutboundCursor, OutboundItem, SyncRun
 from lumisync.subscribers import services
 from lumisync.subscribers.models import Call, Channel, ConsentEvent, Profile
@@ -178,3 +179,60 @@ def test_an_event_that_commits_after_a_higher_id_was_read_is_still_exported(
     OutboundItem.objects.all().delete()
     run_outbound(integration)
     assert not OutboundItem.objects.exists(), "only recent events below the cursor are read again"
+
+
+def test_a_duplicate_answer_to_create_is_reported_as_the_update_it_leads_to(
+    make_integration, simulator, organization, paths
+):
+    integration = make_integration()
+    cons = simulator.state.add_constituent(
+        primary_email="twice@example.org", custom_boolean50=False, **{"name.first": "Dana", "name.last": ""}
+    )
+    join(organization, paths["default"], "2025550167", "twice@example.org", first_name="Dee", last_name="Ray")
+    # The lookup misses the record (made in Luminate a moment later), so create is tried and refused.
+    simulator.faults.inject("getUser", "error", code=16, count=1)
+    simulator.faults.inject("create", "error", code=11, count=1)
+
+    run = run_outbound(integration)
+
+    assert rows(run) == [
+        (
+            "Updated",
+            f"Linked by email to constituent {cons} after Luminate answered create with a duplicate (code 11); "
+            "set custom_boolean50 to true; filled empty fields name.last.",
+        )
+    ]
+    record = simulator.state.get_constituent(cons)
+    assert (record["name.first"], record["name.last"], record["custom_boolean50"]) == ("Dana", "Ray", True)
+    assert Profile.objects.get(phone_number="+12025550167").constituent_id == cons
+
+
+def test_a_run_saves_its_progress_as_it_goes_and_the_report_page_follows_it(
+    make_integration, organization, paths, admin_client, monkeypatch
+):
+    monkeypatch.setattr(outbound, "PROGRESS_EVERY_RECORDS", 2)
+    monkeypatch.setattr(outbound, "PROGRESS_EVERY_SECONDS", 3600)
+    integration = make_integration()
+    for n in range(5):
+        join(organization, paths["default"], f"20255501{70 + n}", f"progress{n}@example.org")
+    polled = []
+
+    def poll(run):
+        # What the report page shows while the run goes, read from the database as its poll reads it.
+        page = admin_client.get(f"/datasync/report/runs/{run.pk}/").content.decode()
+        assert f'data-progress-url="/datasync/report/runs/{run.pk}/progress.json"' in page
+        assert "/static/datasync/report.js" in page
+        progress = admin_client.get(f"/datasync/report/runs/{run.pk}/progress.json").json()
+        polled.append(
+            (progress["status"], progress["done"], progress["total"], progress["counts"].get("Created"))
+        )
+
+    run = run_outbound(integration, OutboundOptions(progress=poll))
+
+    assert polled == [
+        ("running", 0, 5, None),
+        ("running", 2, 5, 2),
+        ("running", 4, 5, 4),
+        ("running", 5, 5, 5),
+    ]
+    assert (run.status, run.done, run.total) == (SyncRun.Status.SUCCEEDED, 5, 5)

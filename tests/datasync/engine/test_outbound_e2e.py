@@ -3,13 +3,18 @@ what reaches Luminate (its records and its request log) for each consent event a
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.db.models import F
 from django.utils import timezone
 from engine_testing import add, calls, change, luminate_writes, publish, sync
 
-from lumisync.datasync.engine.outbound import OutboundOptions, run_outbound
+from lumisync.datasync import services as integration_services
+from lumisync.datasync.engine.context import load_context
+from lumisync.datasync.engine.outbound import OutboundOptions, enqueue, run_outbound
 from lumisync.datasync.models import Integration, OutboundCursor, OutboundItem, SyncRun
 from lumisync.subscribers import services
 from lumisync.subscribers.models import Channel, ConsentEvent, Profile
@@ -334,6 +339,54 @@ def test_dry_run_writes_nothing_on_either_side(sync_type, make_integration, simu
     profile.refresh_from_db()
     assert profile.constituent_id is None
     assert [r.category for r in run.records.all()] == ["Created"], "the preview shows what would be sent"
-    # Only the queue a real run fills first is written; nothing in it is settled.
-    assert set(OutboundItem.objects.values_list("status", flat=True)) == {OutboundItem.Status.PENDING}
+    # Nothing a later run acts on: no queued item, no cursor moved.
+    assert not OutboundItem.objects.exists()
+    assert not OutboundCursor.objects.filter(integration=integration, last_event_id__gt=0).exists()
     assert run_outbound(integration).records.get().category == "Created"
+
+
+def test_a_preview_before_activation_sends_nothing_the_administrator_chose_not_to_send(
+    sync_type, make_integration, simulator, organization, paths
+):
+    integration = make_integration(sync_type, active=False)
+    Integration.objects.filter(pk=integration.pk).update(
+        last_test_passed=True, tested_config_version=F("config_version")
+    )
+    earlier = join(organization, paths["default"], "2025550187", "before.activation@example.org")
+    call_command("sync", "outbound", "--org", organization.slug, "--dry-run", stdout=io.StringIO())
+    integration_services.activate(
+        Integration.objects.get(pk=integration.pk),
+        integration_services.Actor("test"),
+        initial_load=False,
+        export_earlier_opt_ins=False,
+    )
+    after = join(organization, paths["default"], "2025550188", "after.activation@example.org")
+
+    run = run_outbound(integration)
+
+    assert [(record.profile_id, record.category) for record in run.records.all()] == [(after.pk, "Created")]
+    assert not simulator.state.find_by_email("before.activation@example.org")
+    earlier.refresh_from_db()
+    assert earlier.constituent_id is None
+
+
+def test_queued_consent_from_before_the_activation_start_is_never_sent_but_a_call_is(
+    sync_type, make_integration, simulator, organization, paths
+):
+    integration = make_integration(sync_type)
+    cons = simulator.state.add_constituent(primary_email="queued.before@example.org", custom_boolean50=False)
+    earlier = join(organization, paths["default"], "2025550189", "queued.before@example.org")
+    # As a preview of an earlier version left it: the opt-in queued before the Administrator chose.
+    enqueue(load_context(integration))
+    skip_events_so_far(integration)
+    services.record_call(
+        earlier, alert_id="4001", recipient_name="Rep. Stone", started_at=timezone.now(), duration_seconds=9
+    )
+
+    run = run_outbound(integration)
+
+    assert categories(run) == ["Updated"], list(run.records.values_list("reason", flat=True))
+    assert opt_in_value(simulator, cons) is False, "the earlier opt-in is not sent"
+    assert OutboundItem.objects.get(consent_event__isnull=False).status == OutboundItem.Status.PENDING
+    # A call is no consent event (the activation's question is about earlier opt-ins): it goes.
+    assert [action["contact_name"] for action in simulator.state.actions(cons)] == ["Rep. Stone"]

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 import dataclasses
 import random
-from collections.abc import Collection
+import time
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from lumisync.datasync.engine.context import SyncContext, load_context, site_config
-from lumisync.datasync.engine.locks import run_lock
+from lumisync.datasync.engine.locks import Lease, run_lock
 from lumisync.datasync.engine.policy import PROFILE_FIELDS, Category
 from lumisync.datasync.models import (
     Direction,
@@ -51,13 +52,27 @@ LATE_COMMITS = timedelta(minutes=15)
 CALL_MARKER = "lumisync call {pk}"
 INTERACTION_PAGE_SIZE = 100
 INTERACTION_PAGES = 50
+# A run saves its progress (for the report page and the progress bar) after this many records or this many
+# seconds, whichever comes first: often enough to watch, rarely enough to cost nothing.
+PROGRESS_EVERY_RECORDS = 50
+PROGRESS_EVERY_SECONDS = 1.0
 INACTIVE = "The integration is inactive: nothing was sent; events wait for reactivation."
+OPT_OUTS_ONLY = (
+    "An inbound run was in progress: only the opt-outs of linked profiles were sent; the rest waits for the "
+    "next run."
+)
 
 
 @dataclass(frozen=True)
 class OutboundOptions:
     trigger: str = SyncRun.Trigger.COMMAND
     dry_run: bool = False
+    # An Administrator's explicit run of an inactive integration (``lumisync sync outbound --force``).
+    while_inactive: bool = False
+    # The scheduler's tick that started the run, recorded as its start: the schedule measures its interval
+    # from tick to tick, so a run that starts a moment after its tick does not delay the next one.
+    scheduled_at: datetime | None = None
+    progress: Callable[[SyncRun], None] | None = None
 
 
 class _Skip(Exception):
@@ -69,62 +84,125 @@ class _Skip(Exception):
         self.final = final
 
 
+class _Duplicate(Exception):
+    """``create`` answered duplicate (code 11) and the email now finds ``record``."""
+
+    def __init__(self, record: dict):
+        super().__init__(record["cons_id"])
+        self.record = record
+
+
 def run_outbound(integration: Integration, options: OutboundOptions = OutboundOptions()) -> SyncRun:
     """Export what changed on the platform since the last run; returns the finished run.
+
+    While an inbound run holds the integration's lock, only the opt-outs of linked profiles are sent (see
+    ``locks.py``). Any error other than a run-level one closes the run as failed, with the error, before it
+    propagates.
 
     Raises:
         RunInProgress: another outbound run of this integration holds the lock.
     """
-    with run_lock(integration, Direction.OUTBOUND) as lease:
+    with run_lock(integration, Direction.OUTBOUND, writes_links=not options.dry_run) as lease:
         context = load_context(integration)
         run = SyncRun.objects.create(
             integration=integration,
             direction=Direction.OUTBOUND,
             trigger=options.trigger,
             dry_run=options.dry_run,
-            started_at=timezone.now(),
+            started_at=options.scheduled_at or timezone.now(),
         )
-        if not options.dry_run and not context.integration.active:
+        if not (options.dry_run or options.while_inactive or context.integration.active):
             # Events keep their place in the platform's log and go out after reactivation.
             _close(run, SyncRun.Status.SUCCEEDED, INACTIVE)
             return run
-        exporter = None
         try:
-            # A preview enqueues like a real run (delivery bookkeeping the next run would write first anyway)
-            # and then writes nothing else: no Luminate write, link, snapshot or item settled; only its report
-            # rows are kept. What it would link, create or send again is kept in memory instead, so that its
-            # later events see them as the real run's would. It holds no transaction open while it talks to
-            # Luminate, so on SQLite a STOP or a web opt-in arriving meanwhile is written at once. A real run
-            # commits as it goes, so that a call is marked in flight before it is sent.
-            enqueue(context)
-            site = site_config(context.integration)
-            # takeAction cannot be de-duplicated by Luminate: it is sent once per attempt, never retried
-            # blindly; an unanswered attempt is reconciled against the constituent's interactions. Both
-            # clients talk to the same site, so they share its rate limit.
-            with (
-                LuminateClient(site) as client,
-                LuminateClient(
-                    dataclasses.replace(site, retry=RetryPolicy(max_attempts=1)), rate_limiter=client.limiter
-                ) as once,
-            ):
-                exporter = _Exporter(context, client, run, dry_run=options.dry_run, once=once)
-                exporter.reconcile_in_flight()
-                for profile_id in _due_profiles(context.integration, also=exporter.foreseen_pending):
-                    exporter.export_profile(profile_id)
-                    lease.renew()
-                    if not options.dry_run and not _still_active(context.integration):
-                        exporter.stopped = True
-                        break
+            _export(context, run, options, lease)
         except RunLevelError as exc:
             _close(run, SyncRun.Status.FAILED, str(exc))
             return run
-        finally:
-            if exporter is not None and exporter.preview_rows:
-                SyncRecord.objects.bulk_create(exporter.preview_rows)
+        except BaseException as exc:
+            # Whatever stopped it (a bug, the database, Ctrl-C), the run must not stay "running" for ever.
+            _close(run, SyncRun.Status.FAILED, f"The run stopped on an unexpected error: {exc!r}")
+            raise
         counts = dict(run.counts)
         bad = counts.get(Category.PROCESSING_ERROR.value, 0) + counts.get(Category.UNABLE_TO_UPDATE.value, 0)
-        _close(run, SyncRun.Status.PARTIAL if bad else SyncRun.Status.SUCCEEDED, "")
+        _close(
+            run,
+            SyncRun.Status.PARTIAL if bad else SyncRun.Status.SUCCEEDED,
+            OPT_OUTS_ONLY if lease.opt_outs_only else "",
+        )
         return run
+
+
+def _export(context: SyncContext, run: SyncRun, options: OutboundOptions, lease: Lease) -> None:
+    # A preview writes nothing a later run acts on: the events and calls past the cursor become items kept
+    # in memory, never queued, and the cursor stays where it is; no Luminate write, link, snapshot or item
+    # is settled; only its report rows are kept. What it would link, create or send again is kept in memory
+    # too, so that its later events see them as the real run's would. It holds no transaction open while
+    # it talks to Luminate, so on SQLite a STOP or a web opt-in arriving meanwhile is written at once. A
+    # real run commits as it goes, so that a call is marked in flight before it is sent.
+    if options.dry_run:
+        unqueued = _unqueued(context)
+    else:
+        enqueue(context)
+        unqueued = []
+    site = site_config(context.integration)
+    # takeAction cannot be de-duplicated by Luminate: it is sent once per attempt, never retried
+    # blindly; an unanswered attempt is reconciled against the constituent's interactions. Both
+    # clients talk to the same site, so they share its rate limit.
+    with (
+        LuminateClient(site) as client,
+        LuminateClient(
+            dataclasses.replace(site, retry=RetryPolicy(max_attempts=1)), rate_limiter=client.limiter
+        ) as once,
+    ):
+        exporter = _Exporter(context, client, run, dry_run=options.dry_run, once=once, unqueued=unqueued)
+        try:
+            if not lease.opt_outs_only:
+                exporter.reconcile_in_flight()
+            due = exporter.due_work(opt_outs_only=lease.opt_outs_only)
+            run.total = sum(due.values())
+            progress = _Progress(run, options.progress)
+            for profile_id in due:
+                exporter.export_profile(profile_id, consent_only=lease.opt_outs_only)
+                if progress.save_if_due():
+                    lease.renew()
+                # Deactivation during a run stops it after the record in flight.
+                if not (options.dry_run or options.while_inactive) and not _still_active(context.integration):
+                    break
+            progress.save_if_due(at_the_end=True)
+        finally:
+            if exporter.preview_rows:
+                SyncRecord.objects.bulk_create(exporter.preview_rows)
+
+
+class _Progress:
+    """Saves a run's progress as it goes, so the report page and the progress bar can follow it."""
+
+    def __init__(self, run: SyncRun, report: Callable[[SyncRun], None] | None):
+        self.run = run
+        self.report = report
+        run.save(update_fields=["total"])
+        self.save()
+
+    def save_if_due(self, *, at_the_end: bool = False) -> bool:
+        """Save after :data:`PROGRESS_EVERY_RECORDS` records or :data:`PROGRESS_EVERY_SECONDS`, whichever
+        comes first, and at the end whatever is left; returns whether it saved."""
+        unsaved = self.run.done - self.saved_done
+        if not unsaved or (
+            not at_the_end
+            and unsaved < PROGRESS_EVERY_RECORDS
+            and time.monotonic() - self.saved_at < PROGRESS_EVERY_SECONDS
+        ):
+            return False
+        self.save()
+        return True
+
+    def save(self) -> None:
+        self.run.save(update_fields=["done", "counts"])
+        self.saved_done, self.saved_at = self.run.done, time.monotonic()
+        if self.report:
+            self.report(self.run)
 
 
 def _still_active(integration: Integration) -> bool:
@@ -140,56 +218,92 @@ def _close(run: SyncRun, status: str, error: str) -> None:
 
 def enqueue(context: SyncContext) -> int:
     """Turn new consent events and calls into outbound items; returns how many were added."""
-    integration = context.integration
     with transaction.atomic():
-        cursor, _ = OutboundCursor.objects.select_for_update().get_or_create(integration=integration)
-        start = max(cursor.last_event_id, integration.outbound_start_event_id or 0)
-        # On PostgreSQL an id is handed out before its transaction commits, so an event may become visible
-        # after a higher id was read: recent rows below the cursor are read again (items are unique per
-        # event and call, so a row read twice adds nothing) rather than skipped for good.
-        late = timezone.now() - LATE_COMMITS
-        events = list(
-            ConsentEvent.objects.filter(
-                organization=integration.organization, id__gt=integration.outbound_start_event_id or 0
-            )
-            .filter(Q(id__gt=start) | Q(occurred_at__gte=late))
-            .order_by("id")
-            .values("id", "profile_id", "kind", "channel", "campaign_id")
-        )
-        calls = list(
-            Call.objects.filter(organization=integration.organization)
-            .filter(Q(id__gt=cursor.last_call_id) | Q(created_at__gte=late))
-            .order_by("id")
-            .values("id", "profile_id")
-        )
-        items = [
-            OutboundItem(
-                integration=integration,
-                kind=OutboundItem.Kind.OPT_IN
-                if event["kind"] == ConsentEvent.Kind.OPT_IN
-                else OutboundItem.Kind.OPT_OUT,
-                profile_id=event["profile_id"],
-                consent_event_id=event["id"],
-            )
-            for event in events
-            if _exported(context, event)
-        ]
-        items += [
-            OutboundItem(
-                integration=integration,
-                kind=OutboundItem.Kind.CALL,
-                profile_id=call["profile_id"],
-                call_id=call["id"],
-            )
-            for call in calls
-        ]
+        cursor, _ = OutboundCursor.objects.select_for_update().get_or_create(integration=context.integration)
+        items, last_event_id, last_call_id = _past_cursor(context, cursor)
         OutboundItem.objects.bulk_create(items, ignore_conflicts=True, batch_size=500)
-        if events:
-            cursor.last_event_id = max(cursor.last_event_id, events[-1]["id"])
-        if calls:
-            cursor.last_call_id = max(cursor.last_call_id, calls[-1]["id"])
+        cursor.last_event_id = max(cursor.last_event_id, last_event_id)
+        cursor.last_call_id = max(cursor.last_call_id, last_call_id)
         cursor.save()
     return len(items)
+
+
+def _unqueued(context: SyncContext) -> list[OutboundItem]:
+    """What :func:`enqueue` would add now, unsaved: a preview's items."""
+    integration = context.integration
+    cursor = OutboundCursor.objects.filter(integration=integration).first() or OutboundCursor()
+    items, _, _ = _past_cursor(context, cursor)
+    # Only rows read again below the cursor (late commits) can have an item already.
+    queued_events = set(
+        OutboundItem.objects.filter(
+            integration=integration,
+            consent_event_id__in=[
+                item.consent_event_id
+                for item in items
+                if item.consent_event_id and item.consent_event_id <= cursor.last_event_id
+            ],
+        ).values_list("consent_event_id", flat=True)
+    )
+    queued_calls = set(
+        OutboundItem.objects.filter(
+            integration=integration,
+            call_id__in=[
+                item.call_id for item in items if item.call_id and item.call_id <= cursor.last_call_id
+            ],
+        ).values_list("call_id", flat=True)
+    )
+    return [
+        item
+        for item in items
+        if item.consent_event_id not in queued_events and item.call_id not in queued_calls
+    ]
+
+
+def _past_cursor(context: SyncContext, cursor: OutboundCursor) -> tuple[list[OutboundItem], int, int]:
+    """The items of the consent events and calls past ``cursor``, unsaved, with the highest event and
+    call IDs read."""
+    integration = context.integration
+    start = max(cursor.last_event_id, integration.outbound_start_event_id or 0)
+    # On PostgreSQL an id is handed out before its transaction commits, so an event may become visible
+    # after a higher id was read: recent rows below the cursor are read again (items are unique per
+    # event and call, so a row read twice adds nothing) rather than skipped for good.
+    late = timezone.now() - LATE_COMMITS
+    events = list(
+        ConsentEvent.objects.filter(
+            organization=integration.organization, id__gt=integration.outbound_start_event_id or 0
+        )
+        .filter(Q(id__gt=start) | Q(occurred_at__gte=late))
+        .order_by("id")
+        .values("id", "profile_id", "kind", "channel", "campaign_id")
+    )
+    calls = list(
+        Call.objects.filter(organization=integration.organization)
+        .filter(Q(id__gt=cursor.last_call_id) | Q(created_at__gte=late))
+        .order_by("id")
+        .values("id", "profile_id")
+    )
+    items = [
+        OutboundItem(
+            integration=integration,
+            kind=OutboundItem.Kind.OPT_IN
+            if event["kind"] == ConsentEvent.Kind.OPT_IN
+            else OutboundItem.Kind.OPT_OUT,
+            profile_id=event["profile_id"],
+            consent_event_id=event["id"],
+        )
+        for event in events
+        if _exported(context, event)
+    ]
+    items += [
+        OutboundItem(
+            integration=integration,
+            kind=OutboundItem.Kind.CALL,
+            profile_id=call["profile_id"],
+            call_id=call["id"],
+        )
+        for call in calls
+    ]
+    return items, events[-1]["id"] if events else 0, calls[-1]["id"] if calls else 0
 
 
 def _exported(context: SyncContext, event: dict) -> bool:
@@ -200,20 +314,18 @@ def _exported(context: SyncContext, event: dict) -> bool:
     return campaign is None or not context.synced_campaign_ids or campaign in context.synced_campaign_ids
 
 
-def _due_profiles(integration: Integration, *, also: Collection[int] = ()) -> list[int]:
-    now = timezone.now()
-    due = (
-        OutboundItem.objects.filter(integration=integration)
-        .filter(_to_send(also))
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
-    )
-    return list(dict.fromkeys(due.order_by("id").values_list("profile_id", flat=True)))
-
-
-def _to_send(also: Collection[int]) -> Q:
-    """Items still to send, plus ``also``: those a preview foresees its real run putting back to send."""
+def _queued(integration: Integration, also: Collection[int]) -> QuerySet[OutboundItem]:
+    """The queued items still to send, plus ``also`` (those a preview foresees its real run putting back
+    to send). A consent event at or before the activation's start never goes out, whatever queued it (a
+    preview of an earlier version did): the Administrator chose at activation whether earlier opt-ins are
+    sent. Calls are not consent: each goes out, however old."""
     waiting = Q(status__in=[OutboundItem.Status.PENDING, OutboundItem.Status.WAITING])
-    return waiting | Q(pk__in=also) if also else waiting
+    after_start = Q(consent_event__isnull=True) | Q(
+        consent_event_id__gt=integration.outbound_start_event_id or 0
+    )
+    return OutboundItem.objects.filter(integration=integration).filter(
+        (waiting | Q(pk__in=also)) if also else waiting, after_start
+    )
 
 
 def _email_key(email: str) -> str:
@@ -229,33 +341,72 @@ class _Exporter:
         run: SyncRun,
         *,
         dry_run: bool,
-        once: LuminateClient | None = None,
+        once: LuminateClient,
+        unqueued: list[OutboundItem],
     ):
         self.context = context
         self.integration = context.integration
         self.client = client
-        self.once = once or client
+        self.once = once
         self.preview_rows: list[SyncRecord] = []
         self.run = run
         self.dry_run = dry_run
-        self.stopped = False
         self.rng = random.Random()
-        # A preview's own links, creations (by email key) and calls it would send again, kept in memory only.
+        # A preview's items (never queued), its own links, creations (by email key) and calls it would send
+        # again, kept in memory only.
+        self.unqueued: dict[int, list[OutboundItem]] = {}
+        for item in unqueued:
+            self.unqueued.setdefault(item.profile_id, []).append(item)
         self.foreseen_links: dict[str, Profile] = {}
         self.foreseen_records: dict[str, dict] = {}
         self.foreseen_pending: set[int] = set()
 
     # -- per profile ---------------------------------------------------------------------------------
 
-    def export_profile(self, profile_id: int) -> None:
-        profile = Profile.objects.get(pk=profile_id)
+    def due_work(self, *, opt_outs_only: bool) -> dict[int, int]:
+        """The profiles due now, in the order of their oldest item, each with the report rows it will give:
+        one for all its consent items, one per call. ``opt_outs_only``: linked profiles with no active
+        synced subscription, their consent only (a write that links no profile)."""
+        now = timezone.now()
         items = list(
-            OutboundItem.objects.filter(integration=self.integration, profile=profile)
-            .filter(_to_send(self.foreseen_pending))
+            _queued(self.integration, self.foreseen_pending)
             .order_by("id")
+            .values_list("profile_id", "kind", "next_attempt_at")
         )
+        items += [(item.profile_id, item.kind, None) for queue in self.unqueued.values() for item in queue]
+        due = {
+            profile_id
+            for profile_id, _kind, next_attempt_at in items
+            if not next_attempt_at or next_attempt_at <= now
+        }
+        rows: dict[int, int] = {}
+        with_consent = set()
+        for profile_id, kind, _next_attempt_at in items:
+            if profile_id not in due:
+                continue
+            if kind == OutboundItem.Kind.CALL:
+                if opt_outs_only:
+                    continue
+            elif profile_id in with_consent:
+                continue
+            else:
+                with_consent.add(profile_id)
+            rows[profile_id] = rows.get(profile_id, 0) + 1
+        if not opt_outs_only:
+            return rows
+        linked = Profile.objects.filter(pk__in=list(rows), constituent_id__isnull=False).in_bulk()
+        return {
+            profile_id: count
+            for profile_id, count in rows.items()
+            if profile_id in linked and not self._has_active_synced_subscription(linked[profile_id])
+        }
+
+    def export_profile(self, profile_id: int, *, consent_only: bool = False) -> None:
+        profile = Profile.objects.get(pk=profile_id)
+        items = list(_queued(self.integration, self.foreseen_pending).filter(profile=profile).order_by("id"))
+        items += self.unqueued.get(profile_id, [])
         consent = [item for item in items if item.kind != OutboundItem.Kind.CALL]
-        calls = [item for item in items if item.kind == OutboundItem.Kind.CALL]
+        calls = [] if consent_only else [item for item in items if item.kind == OutboundItem.Kind.CALL]
         if consent:
             self._export_consent(profile, consent)
         for item in calls:
@@ -309,6 +460,7 @@ class _Exporter:
                 Category.NO_EXPORT, "Opt-out with no matching Luminate record: nothing to change.", final=True
             )
         found = self._find_by_email(profile)
+        after = ""
         if found is None:
             if not opted_in:
                 raise _Skip(
@@ -316,21 +468,25 @@ class _Exporter:
                     f"No Luminate record has the email {profile.email}: nothing to change.",
                     final=True,
                 )
-            cons_id = self._create(profile)
-            return cons_id, Category.CREATED, f"Created constituent {cons_id} with {opt_in_field} true."
-        record = found
-        cons_id = record["cons_id"]
+            try:
+                cons_id = self._create(profile)
+            except _Duplicate as duplicate:
+                found = duplicate.record
+                after = " after Luminate answered create with a duplicate (code 11)"
+            else:
+                return cons_id, Category.CREATED, f"Created constituent {cons_id} with {opt_in_field} true."
+        cons_id = found["cons_id"]
         self._link(profile, cons_id)
         fields = self._consent_fields(profile, opted_in)
         if opted_in:
-            fields.update(self._empty_in_luminate(profile, record))
+            fields.update(self._empty_in_luminate(profile, found))
         self._write_update(profile, cons_id, fields)
         filled = sorted(set(fields) - {opt_in_field, self.context.plan.phone.api_name})
         extra = f"; filled empty fields {', '.join(filled)}" if filled else ""
         return (
             cons_id,
             Category.UPDATED,
-            f"Linked by email to constituent {cons_id}; set {opt_in_field} to {state}{extra}.",
+            f"Linked by email to constituent {cons_id}{after}; set {opt_in_field} to {state}{extra}.",
         )
 
     def _find_by_email(self, profile: Profile) -> dict | None:
@@ -366,6 +522,11 @@ class _Exporter:
         return record
 
     def _create(self, profile: Profile) -> str:
+        """Create the constituent and link it; returns its ID.
+
+        Raises:
+            _Duplicate: Luminate answered duplicate (code 11) and the email now finds the record.
+        """
         fields = {
             column.api_name: value
             for column in self.context.plan.profile
@@ -391,22 +552,11 @@ class _Exporter:
         except RecordLevelError as exc:
             if getattr(exc, "code", None) != 11:
                 raise
-            # Duplicate: the record appeared since the lookup; handle it as found, never overwrite it.
+            # Duplicate: the record appeared since the lookup; it is handled as found, never overwritten.
             record = self._find_by_email(profile)
             if record is None:
                 raise
-            cons_id = record["cons_id"]
-            self._link(profile, cons_id)
-            self._write_update(
-                profile,
-                cons_id,
-                {
-                    self.integration.opt_in_field: True,
-                    **self._phone(profile),
-                    **self._empty_in_luminate(profile, record),
-                },
-            )
-            return cons_id
+            raise _Duplicate(record) from exc
         self._link(profile, result.cons_id)
         self._snapshot(profile, result.cons_id, True)
         return result.cons_id
@@ -659,7 +809,6 @@ class _Exporter:
             self.preview_rows.append(row)
         else:
             row.save()
-        self.run.total += 1
         self.run.done += 1
         self.run.counts[str(category)] = self.run.counts.get(str(category), 0) + 1
 

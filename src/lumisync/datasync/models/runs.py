@@ -261,20 +261,25 @@ class FieldConflict(models.Model):
 
 
 class RunLock(models.Model):
-    """A lease that keeps two runs of one integration and direction from overlapping.
+    """A lease that keeps runs of one integration from overlapping (``engine/locks.py`` says which).
 
     A crashed holder stops renewing, so its lease expires and the next run takes the lock.
     """
 
+    class Scope(models.TextChoices):
+        INTEGRATION = "integration", "Runs that write constituent links: inbound, or a full outbound run"
+        OUTBOUND = "outbound", "Outbound runs, one at a time"
+
     integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=12, choices=Scope.choices)
+    # The direction of the run holding it: an outbound run that finds an inbound run holding the
+    # integration's lock sends opt-outs only, rather than waiting.
     direction = models.CharField(max_length=10, choices=Direction.choices)
     holder = models.CharField(max_length=100)
     expires_at = models.DateTimeField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["integration", "direction"], name="one_lock_per_direction")
-        ]
+        constraints = [models.UniqueConstraint(fields=["integration", "scope"], name="one_lock_per_scope")]
 
 
 class OutboundCursor(models.Model):
@@ -286,8 +291,21 @@ class OutboundCursor(models.Model):
 
 
 class IntegrationHealth(models.Model):
-    """The integration's last reported state, so Administrators are emailed once per change of state."""
+    """The last reported state of one aspect of an integration's sync, so Administrators are emailed once
+    per change of state: each direction's runs, and the nightly file, are watched apart, so that a
+    succeeding outbound run never reads as the recovery of a partial inbound one."""
 
-    integration = models.OneToOneField(Integration, on_delete=models.CASCADE, related_name="health")
+    class Aspect(models.TextChoices):
+        INBOUND = "inbound", "Luminate → platform runs"
+        OUTBOUND = "outbound", "Platform → Luminate runs"
+        CHANGED_FILE = "changed_file", "The nightly changed-records file"
+
+    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="health")
+    aspect = models.CharField(max_length=12, choices=Aspect.choices)
     state = models.CharField(max_length=20, default="ok")
     changed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["integration", "aspect"], name="one_health_per_aspect")
+        ]

@@ -5,10 +5,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from lumisync.datasync.engine.context import site_config
-from lumisync.datasync.engine.inbound import InboundOptions, run_inbound
+from lumisync.datasync.engine.inbound import InboundOptions
 from lumisync.datasync.engine.locks import RunInProgress
-from lumisync.datasync.engine.outbound import OutboundOptions, run_outbound
-from lumisync.datasync.models import Integration, SyncRun
+from lumisync.datasync.engine.outbound import OutboundOptions
+from lumisync.datasync.engine.schedule import run_sync
+from lumisync.datasync.models import Direction, Integration, SyncRun
 from lumisync.datasync.report import summary
 from lumisync.luminate import LuminateClient, LuminateError
 
@@ -52,34 +53,38 @@ class Command(BaseCommand):
         parser.add_argument(
             "--one", help="Show what the inbound sync would do with one constituent ID or email."
         )
+        parser.add_argument(
+            "--force", action="store_true", help="Run even though the integration is inactive."
+        )
 
-    def handle(self, *args, direction, org, dry_run, file, initial, one, **options):
+    def handle(self, *args, direction, org, dry_run, file, initial, one, force, **options):
         try:
             integration = Integration.objects.select_related("organization").get(organization__slug=org)
         except Integration.DoesNotExist:
             raise CommandError(
                 f"Organization {org!r} has no integration (see `lumisync integration`)."
             ) from None
+        writes = not (dry_run or one)
+        if writes and not integration.active:
+            self._refuse_inactive(integration, direction, force=force)
         progress = Progress(sys.stderr)
         try:
-            if direction == "outbound":
-                run = run_outbound(integration, OutboundOptions(dry_run=dry_run))
+            if direction == Direction.OUTBOUND:
+                engine_options = OutboundOptions(dry_run=dry_run, while_inactive=force, progress=progress)
             else:
                 only = (self._constituent_id(integration, one),) if one else ()
                 files = tuple(Path(name) for name in file)
                 for path in files:
                     if not path.is_file():
                         raise CommandError(f"--file {path}: no such file.")
-                run = run_inbound(
-                    integration,
-                    InboundOptions(
-                        dry_run=dry_run or bool(one),
-                        initial=initial,
-                        files=files,
-                        only_ids=only,
-                        progress=progress,
-                    ),
+                engine_options = InboundOptions(
+                    dry_run=dry_run or bool(one),
+                    initial=initial,
+                    files=files,
+                    only_ids=only,
+                    progress=progress,
                 )
+            run = run_sync(integration, direction, engine_options)
         except RunInProgress as exc:
             raise CommandError(str(exc)) from None
         finally:
@@ -87,6 +92,21 @@ class Command(BaseCommand):
         self._print(run, detailed=bool(one))
         if run.status == SyncRun.Status.FAILED:
             raise CommandError(f"Run {run.pk} failed: {run.error}")
+
+    @staticmethod
+    def _refuse_inactive(integration: Integration, direction: str, *, force: bool) -> None:
+        if not force:
+            raise CommandError(
+                f"The integration of {integration.organization.slug} is inactive: activate it first "
+                f"(`lumisync integration activate --org {integration.organization.slug}`), preview with "
+                "--dry-run, or give --force to run it anyway."
+            )
+        if direction == Direction.OUTBOUND and integration.outbound_start_event_id is None:
+            # Which earlier opt-ins go to Luminate is the first activation's question: never guess it.
+            raise CommandError(
+                "The integration was never activated, and its first activation decides whether the earlier "
+                "opt-ins are sent to Luminate: activate it first (--force cannot answer that)."
+            )
 
     def _constituent_id(self, integration, value: str) -> str:
         if value.isdigit():
