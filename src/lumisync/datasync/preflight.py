@@ -24,7 +24,8 @@ from lumisync.datasync.services import (
     open_changed_file,
     record_audit,
 )
-from lumisync.luminate import LuminateClient, LuminateError, RetryPolicy, RunLevelError
+from lumisync.datasync.sites import luminate_client
+from lumisync.luminate import LuminateError, RetryPolicy, RunLevelError
 from lumisync.luminate import files as luminate_files
 from lumisync.luminate.egress import EgressRefused
 
@@ -78,7 +79,7 @@ def _api_checks(integration: Integration) -> list[Check]:
         ]
     host = site.base_url
     try:
-        with LuminateClient(site) as client:
+        with luminate_client(site) as client:
             viewable = {
                 field.name: field for field in client.list_user_fields(access="view", include_choices=False)
             }

@@ -19,11 +19,11 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from lumisync.datasync import services
-from lumisync.datasync.engine.alerts import after_run
 from lumisync.datasync.engine.inbound import InboundOptions, run_inbound
 from lumisync.datasync.engine.locks import RunInProgress
-from lumisync.datasync.engine.outbound import OutboundOptions, run_outbound
+from lumisync.datasync.engine.outbound import OutboundOptions
 from lumisync.datasync.engine.policy import Category
+from lumisync.datasync.engine.schedule import run_sync
 from lumisync.datasync.models import (
     Direction,
     FieldConflict,
@@ -33,7 +33,8 @@ from lumisync.datasync.models import (
     SyncRecord,
     SyncRun,
 )
-from lumisync.luminate import LuminateClient, LuminateError, MultipleMatches, NotFound
+from lumisync.datasync.sites import luminate_client
+from lumisync.luminate import LuminateError, MultipleMatches, NotFound
 from lumisync.subscribers.history import neutralize_cell
 from lumisync.subscribers.phones import InvalidPhoneNumber, normalize_phone
 
@@ -288,10 +289,11 @@ def start_run(integration: Integration, direction: str, *, preview: bool = False
         try:
             target = Integration.objects.select_related("organization").get(pk=integration_id)
             if direction == Direction.INBOUND:
-                run = run_inbound(target, InboundOptions(dry_run=preview, trigger=SyncRun.Trigger.MANUAL))
+                options = InboundOptions(dry_run=preview, trigger=SyncRun.Trigger.MANUAL)
             else:
-                run = run_outbound(target, OutboundOptions(trigger=SyncRun.Trigger.MANUAL))
-            after_run(run)
+                options = OutboundOptions(trigger=SyncRun.Trigger.MANUAL)
+            # As the scheduler runs it: health and alerts recorded, a run that raises closed as failed.
+            run_sync(target, direction, options)
         except RunInProgress as exc:
             outcome.put(exc)
         except Exception as exc:
@@ -336,7 +338,7 @@ def try_constituent(integration: Integration, *, constituent_id: str = "", email
     site = _usable(integration, LookupFailed)
     if email:
         try:
-            with LuminateClient(site) as client:
+            with luminate_client(site) as client:
                 record = client.get_user(primary_email=email)
         except NotFound:
             raise LookupFailed(f"No Luminate constituent has the email {email}.") from None

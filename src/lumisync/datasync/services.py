@@ -31,7 +31,8 @@ from lumisync.datasync.models import (
     IntegrationType,
     SyncType,
 )
-from lumisync.luminate import Credentials, LuminateClient, LuminateError, SiteConfig
+from lumisync.datasync.sites import luminate_client
+from lumisync.luminate import Credentials, LuminateError, SiteConfig
 from lumisync.luminate import files as luminate_files
 from lumisync.luminate.egress import EgressRefused
 from lumisync.subscribers.models import Channel, ConsentEvent, OptInPath, Subscription
@@ -464,7 +465,7 @@ def luminate_groups(integration: Integration) -> tuple[list[tuple[str, str]], st
             "Configure Integration, then come back here to choose Luminate groups."
         )
     try:
-        with LuminateClient(luminate_site_config(integration)) as client:
+        with luminate_client(luminate_site_config(integration)) as client:
             groups = client.list_groups()
     except (LuminateError, EgressRefused, ValueError) as exc:
         return [], str(exc)

@@ -57,6 +57,7 @@ from lumisync.datasync.models import (
     SyncRecord,
     SyncRun,
 )
+from lumisync.datasync.sites import async_luminate_client
 from lumisync.luminate import AsyncLuminateClient, NotFound, RunLevelError, TransientError
 from lumisync.luminate.files import BadRow, ChangedFileError, Row, column_key, fetch_changed_files
 from lumisync.subscribers import services as subscriber_services
@@ -160,11 +161,11 @@ def run_inbound(integration: Integration, options: InboundOptions = InboundOptio
                 _prepare(context, run, options)
             _work(context, run, options, lease)
         except (RunLevelError, InboundFailed, ChangedFileError) as exc:
-            _fail(run, str(exc))
+            fail_run(run, str(exc))
         return SyncRun.objects.get(pk=run.pk)
 
 
-def _fail(run: SyncRun, error: str) -> None:
+def fail_run(run: SyncRun, error: str) -> None:
     """A run-level failure: one Validation Error row says why; what the run had not done waits for the next."""
     with transaction.atomic():
         SyncRecord.objects.create(
@@ -554,7 +555,7 @@ class _Reader:
     def client(self) -> AsyncLuminateClient:
         # Built on first use: a file-mode run without group mappings never talks to Luminate.
         if self._client is None:
-            self._client = AsyncLuminateClient(site_config(self.context.integration))
+            self._client = async_luminate_client(site_config(self.context.integration))
         return self._client
 
     def read(self, items: list[Fetched]) -> Future:

@@ -35,6 +35,7 @@ from lumisync.datasync.models import (
     SyncRecord,
     SyncRun,
 )
+from lumisync.datasync.sites import luminate_client
 from lumisync.luminate import (
     LuminateClient,
     MultipleMatches,
@@ -149,12 +150,10 @@ def _export(context: SyncContext, run: SyncRun, options: OutboundOptions, lease:
     site = site_config(context.integration)
     # takeAction cannot be de-duplicated by Luminate: it is sent once per attempt, never retried
     # blindly; an unanswered attempt is reconciled against the constituent's interactions. Both
-    # clients talk to the same site, so they share its rate limit.
+    # clients talk to the same site, so they share its rate limit (as every client of the site does).
     with (
-        LuminateClient(site) as client,
-        LuminateClient(
-            dataclasses.replace(site, retry=RetryPolicy(max_attempts=1)), rate_limiter=client.limiter
-        ) as once,
+        luminate_client(site) as client,
+        luminate_client(dataclasses.replace(site, retry=RetryPolicy(max_attempts=1))) as once,
     ):
         exporter = _Exporter(context, client, run, dry_run=options.dry_run, once=once, unqueued=unqueued)
         try:

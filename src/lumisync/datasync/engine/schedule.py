@@ -183,7 +183,7 @@ def _close_unfinished_inbound(integration: Integration, error: str, *, dry_run: 
         .first()
     )
     if run is not None:
-        inbound._fail(run, error)
+        inbound.fail_run(run, error)
 
 
 _running: dict[tuple[int, str], threading.Thread] = {}

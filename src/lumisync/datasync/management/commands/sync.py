@@ -11,7 +11,8 @@ from lumisync.datasync.engine.outbound import OutboundOptions
 from lumisync.datasync.engine.schedule import run_sync
 from lumisync.datasync.models import Direction, Integration, SyncRun
 from lumisync.datasync.report import summary
-from lumisync.luminate import LuminateClient, LuminateError
+from lumisync.datasync.sites import luminate_client
+from lumisync.luminate import LuminateError
 
 
 class Progress:
@@ -112,7 +113,7 @@ class Command(BaseCommand):
         if value.isdigit():
             return value
         try:
-            with LuminateClient(site_config(integration)) as client:
+            with luminate_client(site_config(integration)) as client:
                 return str(client.get_user(primary_email=value)["cons_id"])
         except LuminateError as exc:
             raise CommandError(f"--one {value}: {exc}") from None
