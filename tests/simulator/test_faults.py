@@ -20,6 +20,19 @@ from .wire import body, error_code
 CONS = "1000101"
 
 
+def get_user_form(sim, **extra: str) -> dict[str, str]:
+    """The form of a getUser call for ``CONS``, posted raw (without the test client's helpers)."""
+    return {
+        "method": "getUser",
+        "api_key": sim.api_key,
+        "login_name": sim.login_name,
+        "login_password": sim.login_password,
+        "v": "1.0",
+        "cons_id": CONS,
+        **extra,
+    }
+
+
 @pytest.mark.parametrize("code", [1, 2, 3, 4, 8, 9, 10, 11, 13, 15, 16])
 def test_error_codes_for_the_next_call_only(sim, api, code):
     sim.faults.inject("getUser", "error", count=1, code=code)
@@ -88,14 +101,7 @@ def test_http_5xx(sim, api, status, kind):
 
 def test_hang_until_the_client_times_out(sim, http):
     sim.faults.inject("getUser", "hang", count=1)
-    form = {
-        "method": "getUser",
-        "api_key": sim.api_key,
-        "login_name": sim.login_name,
-        "login_password": sim.login_password,
-        "v": "1.0",
-        "cons_id": CONS,
-    }
+    form = get_user_form(sim)
     with pytest.raises(httpx.ReadTimeout):
         http.post(sim.url(), data=form, timeout=0.3)
     assert http.post(sim.url(), data=form).status_code == 200
@@ -103,16 +109,7 @@ def test_hang_until_the_client_times_out(sim, http):
 
 def test_reset_drops_the_connection(sim):
     sim.faults.inject("getUser", "reset", count=1)
-    form = urlencode(
-        {
-            "method": "getUser",
-            "api_key": sim.api_key,
-            "login_name": sim.login_name,
-            "login_password": sim.login_password,
-            "v": "1.0",
-            "cons_id": CONS,
-        }
-    ).encode()
+    form = urlencode(get_user_form(sim)).encode()
     request = (
         f"POST /{sim.org}/site/SRConsAPI HTTP/1.1\r\nHost: {sim.host}\r\n"
         "Content-Type: application/x-www-form-urlencoded\r\n"
@@ -194,15 +191,7 @@ def test_many_requests_in_flight_under_latency(sim):
     # The issue's floor: at least 64 requests in flight at once while latency is injected.
     sim.set_latency(300)
     sim.in_flight_max = 0
-    form = {
-        "method": "getUser",
-        "api_key": sim.api_key,
-        "login_name": sim.login_name,
-        "login_password": sim.login_password,
-        "v": "1.0",
-        "response_format": "json",
-        "cons_id": CONS,
-    }
+    form = get_user_form(sim, response_format="json")
 
     async def burst() -> list[int]:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
