@@ -66,8 +66,11 @@ def web_profile(organization, phone, **fields) -> Profile:
 # --- row 1 -----------------------------------------------------------------------------------------------
 
 
-def test_row1_a_repeated_id_is_processed_once_and_each_donation_recorded_once(make_integration, simulator):
-    integration = make_integration("liberal")
+@BOTH
+def test_row1_a_repeated_id_is_processed_once_and_each_donation_recorded_once(
+    make_integration, simulator, sync_type
+):
+    integration = make_integration(sync_type)
     for field, heading in (
         ("donation_transaction_id", "TRANSACTION_ID"),
         ("donation_amount", "DONATION_AMOUNT"),
@@ -103,8 +106,11 @@ def test_row1_a_repeated_id_is_processed_once_and_each_donation_recorded_once(ma
     assert welcomes(profile) == 1
 
 
-def test_row1_a_repeat_far_down_the_file_is_merged_into_its_written_chunk(make_integration, simulator):
-    integration = make_integration("liberal")
+@BOTH
+def test_row1_a_repeat_far_down_the_file_is_merged_into_its_written_chunk(
+    make_integration, simulator, sync_type
+):
+    integration = make_integration(sync_type)
     for field, heading in (
         ("donation_transaction_id", "TRANSACTION_ID"),
         ("donation_amount", "DONATION_AMOUNT"),
@@ -146,6 +152,7 @@ def _refuse_our_address(integration, simulator):
     simulator.set_allowed_cidrs(["203.0.113.0/24"])
 
 
+@BOTH
 @pytest.mark.parametrize(
     "breaks, mends",
     [
@@ -156,9 +163,9 @@ def _refuse_our_address(integration, simulator):
     ids=["api-key", "credentials", "ip-allow-list"],
 )
 def test_row2_a_run_level_api_failure_writes_nothing_and_the_next_run_does_the_work(
-    make_integration, simulator, breaks, mends
+    make_integration, simulator, sync_type, breaks, mends
 ):
-    integration = make_integration("liberal")
+    integration = make_integration(sync_type)
     cons = add(simulator, "first@example.org", "2025550102")
     publish(simulator)
     breaks(integration, simulator)
@@ -183,8 +190,11 @@ def test_row2_a_run_level_api_failure_writes_nothing_and_the_next_run_does_the_w
     assert welcomes(linked(cons)) == 1
 
 
-def test_row2_an_unreadable_file_fails_the_run_and_is_read_again_next_night(make_integration, simulator):
-    integration = make_integration("liberal")
+@BOTH
+def test_row2_an_unreadable_file_fails_the_run_and_is_read_again_next_night(
+    make_integration, simulator, sync_type
+):
+    integration = make_integration(sync_type)
     cons = add(simulator, "second@example.org", "2025550103")
     publish_rows(simulator, [{"SOMETHING": "1"}], headings=("SOMETHING", "ELSE"))
 
@@ -200,8 +210,9 @@ def test_row2_an_unreadable_file_fails_the_run_and_is_read_again_next_night(make
     assert category(again, cons) == "Created"
 
 
-def test_row2_file_server_login_refused_fails_the_run(make_integration, simulator):
-    integration = make_integration("liberal")
+@BOTH
+def test_row2_file_server_login_refused_fails_the_run(make_integration, simulator, sync_type):
+    integration = make_integration(sync_type)
     add(simulator, "third@example.org", "2025550104")
     publish(simulator)
     integration.datasync_password = "wrong"
@@ -481,8 +492,11 @@ def test_row12_a_linked_constituent_moving_to_a_number_linked_elsewhere_is_skipp
     assert linked(two).phone_number == "+12025550117"
 
 
-def test_two_records_claiming_one_number_the_newest_wins_whatever_the_order(make_integration, simulator):
-    integration = make_integration("liberal")
+@BOTH
+def test_two_records_claiming_one_number_the_newest_wins_whatever_the_order(
+    make_integration, simulator, sync_type
+):
+    integration = make_integration(sync_type)
     touched_last = add(simulator, "a@example.org", "2025550118", first="Older")
     added_last = add(simulator, "b@example.org", "2025550118", first="Newer")
     change(simulator, touched_last, **{"name.first": "Newest"})
@@ -495,11 +509,12 @@ def test_two_records_claiming_one_number_the_newest_wins_whatever_the_order(make
     assert Profile.objects.get().first_name == "Newest"
 
 
+@BOTH
 @pytest.mark.parametrize("older_first", [True, False])
 def test_two_records_claiming_one_number_in_different_chunks_the_newest_wins(
-    make_integration, simulator, older_first
+    make_integration, simulator, sync_type, older_first
 ):
-    integration = make_integration("liberal")
+    integration = make_integration(sync_type)
     older = add(simulator, "older@example.org", "2025550118", first="Older")
     newer = add(simulator, "newer@example.org", "2025550118", first="Newer")
     filler = [{"CONS_ID": str(9_000_000 + n)} for n in range(CHUNK_SIZE)]
@@ -530,11 +545,12 @@ def holder_and_claimer_rows(holder: str, claimer: str, order: str) -> list[dict[
     return [{"CONS_ID": first}, *filler, {"CONS_ID": last}]
 
 
+@BOTH
 @ORDERS
 def test_row12_a_number_linked_before_the_run_stays_with_its_holder_whatever_the_order(
-    make_integration, simulator, order
+    make_integration, simulator, sync_type, order
 ):
-    integration = make_integration("liberal")
+    integration = make_integration(sync_type)
     holder = add(simulator, "holder@example.org", "2025550121", first="Holder")
     publish(simulator)
     sync(integration)
@@ -553,11 +569,12 @@ def test_row12_a_number_linked_before_the_run_stays_with_its_holder_whatever_the
     assert welcomes(profile) == 1
 
 
+@BOTH
 @ORDERS
 def test_row12_a_number_its_holder_moves_off_stays_held_until_the_run_ends(
-    make_integration, simulator, paths, order
+    make_integration, simulator, sync_type, paths, order
 ):
-    integration = make_integration("liberal")
+    integration = make_integration(sync_type)
     holder = add(simulator, "holder@example.org", "2025550122")
     publish(simulator)
     sync(integration)
