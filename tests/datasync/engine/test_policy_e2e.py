@@ -868,6 +868,47 @@ def test_row19_luminate_wins_policy_applies_without_holding(make_integration, si
     assert not FieldConflict.objects.exists()
 
 
+@BOTH
+def test_row19_platform_wins_policy_keeps_ours_without_holding(make_integration, simulator, sync_type):
+    integration = make_integration(sync_type, conflict_policy="platform_wins")
+    cons = add(simulator, "ours@example.org", "2025550135", first="Pat")
+    publish(simulator)
+    sync(integration)
+    services.update_profile_fields(linked(cons), first_name="Patricia")
+    change(simulator, cons, **{"name.first": "Patty"})
+    publish(simulator)
+
+    run = sync(integration)
+    change(simulator, cons, **{"name.last": "Lee-Smith"})
+    publish(simulator)
+    after = sync(integration)
+
+    assert category(run, cons) != "Field Conflict" and not FieldConflict.objects.exists()
+    assert (linked(cons).first_name, linked(cons).last_name) == ("Patricia", "Lee-Smith")
+    assert "first_name" not in rows(after)[cons].changes, "Luminate's older change is not raised again"
+
+
+@pytest.mark.parametrize(("platform_edit", "first_name"), [("later", "Patricia"), ("earlier", "Patty")])
+def test_row19_newest_wins_policy_takes_the_later_edit(
+    make_integration, simulator, platform_edit, first_name
+):
+    integration = make_integration("liberal", conflict_policy="newest_wins")
+    cons = add(simulator, "newest@example.org", "2025550136", first="Pat")
+    publish(simulator)
+    sync(integration)
+    services.update_profile_fields(linked(cons), first_name="Patricia")
+    change(simulator, cons, **{"name.first": "Patty"})
+    edited_in_luminate = simulator.clock.now()
+    offset = timedelta(hours=1) if platform_edit == "later" else -timedelta(hours=1)
+    Profile.objects.filter(constituent_id=cons).update(updated_at=edited_in_luminate + offset)
+    publish(simulator)
+
+    run = sync(integration)
+
+    assert category(run, cons) != "Field Conflict" and not FieldConflict.objects.exists()
+    assert linked(cons).first_name == first_name
+
+
 # --- rows 20 and 21 --------------------------------------------------------------------------------------
 
 
