@@ -89,17 +89,22 @@ def test_export_url_scheme_must_be_allowed(integration, url):
         f"sftp://rivers:{TYPED_PASSWORD}@customerftp.convio.net/export/",
         f"rivers:{TYPED_PASSWORD}@customerftp.convio.net/export/",
         "ftp://rivers@customerftp.convio.net/export/",
+        "ftps://rivers:Top#Secret@customerftp.convio.net/export/",
+        "ftps://rivers:Top?Secret@customerftp.convio.net/export/",
+        "ftps://rivers:12/Secret@customerftp.convio.net/export/",
     ],
 )
 def test_a_login_in_the_export_url_is_refused_and_never_shown_back(integration, url):
     form = _form(integration, export_url=url)
     assert not form.is_valid()
     assert form.errors["export_url"] == [CREDENTIALS_IN_URL]
-    assert TYPED_PASSWORD not in str(form) and "rivers" not in str(form["export_url"])
+    assert TYPED_PASSWORD not in str(form) and "Secret" not in str(form)
+    assert "rivers" not in str(form["export_url"])
 
 
-def test_an_at_sign_in_the_export_urls_path_is_no_login(integration):
-    assert _form(integration, export_url="ftps://customerftp.convio.net/exports@rivers/").is_valid()
+def test_an_at_sign_in_a_folder_name_is_written_encoded(integration):
+    assert _form(integration, export_url="ftps://customerftp.convio.net/exports%40rivers/").is_valid()
+    assert not _form(integration, export_url="ftps://customerftp.convio.net/exports@rivers/").is_valid()
 
 
 def test_an_export_url_urlsplit_cannot_read_is_refused_by_name(integration):

@@ -34,7 +34,6 @@ from lumisync.subscribers.models import OptInPath
 _ORG_CODE = re.compile(r"[A-Za-z0-9_-]+")
 _FINGERPRINT = re.compile(r"[0-9A-Fa-f]{64}")
 # Where a URL's host part (after "scheme://") ends.
-_AUTHORITY_END = re.compile(r"[/?#]")
 
 HELP = {
     "login_name": (
@@ -156,7 +155,7 @@ MODEL_FIELDS = tuple(name for name in MAIN_FIELDS + ADVANCED_FIELDS if name not 
 
 CREDENTIALS_IN_URL = (
     "Do not put a user name or password in the URL: enter them under Data Sync user name and Data Sync "
-    "password."
+    "password (an @ in a folder name is written %40)."
 )
 UNKNOWN_PATH = "%(value)r is not one of this organization's active web opt-in paths."
 
@@ -375,9 +374,10 @@ class IntegrationForm(forms.ModelForm):
     def _export_url_error(self, url: str, plain: bool) -> str | None:
         """Why ``url`` cannot be the export file's URL, or None. A URL holding a login is also blanked on the
         page that comes back."""
-        if "@" in _AUTHORITY_END.split(url.split("://", 1)[-1], maxsplit=1)[0]:
-            # A user name and password typed into the URL (ftp://user:pass@host/). Checked first, as the other
-            # messages quote the URL.
+        if "@" in url:
+            # A user name and password typed into the URL (ftp://user:pass@host/). Any @ counts: a password
+            # holding / ? or # would hide the login from a parser. Checked first, as the other messages
+            # quote the URL.
             self._forget("export_url")
             return CREDENTIALS_IN_URL
         schemes = ("ftp", "ftps", "https", "http") if plain else ("ftp", "ftps", "https")
