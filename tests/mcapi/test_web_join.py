@@ -58,7 +58,7 @@ def test_join_by_path_id_and_several_paths(client, organization, path):
 
 def test_json_answer(client, path):
     response = join(client, headers={"Accept": "application/json"}, **form(path))
-    assert response.json() == {"success": True, "friends": []}
+    assert response.json() == {"success": True}
     assert Profile.objects.get().subscriptions.get().status == Subscription.Status.ACTIVE
 
 
@@ -148,7 +148,9 @@ def test_friends_get_a_prompt_and_join_only_on_yes(client, organization, path):
 
 
 @pytest.mark.parametrize("stop", ["globally", "from the campaign"])
-def test_a_friend_who_opted_out_is_sent_nothing_and_the_referrer_is_told(client, organization, path, stop):
+def test_a_friend_who_opted_out_is_sent_nothing_and_the_answer_does_not_tell(
+    client, organization, path, stop
+):
     friend, _ = subscribers.get_or_create_profile(organization, "+12025550150", channel=Channel.SMS)
     subscribers.opt_in(friend, path, channel=Channel.SMS)
     subscribers.opt_out(friend, path.campaign if stop == "from the campaign" else None, channel=Channel.SMS)
@@ -167,12 +169,11 @@ def test_a_friend_who_opted_out_is_sent_nothing_and_the_referrer_is_told(client,
         ),
     )
 
-    assert answer.json()["friends"] == [
-        {"phone_number": "+12025550150", "invited": False},
-        {"phone_number": "+12025550151", "invited": True},
-    ]
-    assert "We sent no invitation to +12025550150." in page.content.decode()
+    assert answer.json() == {"success": True}, "nobody learns a friend's state by naming the number"
+    assert "+12025550150" not in page.content.decode()
     assert Message.objects.filter(profile=friend).count() == sent_before
+    invited = subscribers.get_or_create_profile(organization, "+12025550151", channel=Channel.SMS)[0]
+    assert Message.objects.filter(profile=invited).count() == 1, "a friend who can be asked is asked"
     assert friend.subscriptions.get().status == Subscription.Status.OPTED_OUT
 
 

@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 UPDATE_RESERVED = frozenset({"phone_number", "opt_in_path_id", "company", "format"})
 
+# Anyone may post a join: the answer is the same whatever the numbers given were before (subscribed,
+# waiting for a YES, opted out or unknown), for the person and for the friends they named.
+JOIN_ANSWER = {"success": True}
+
 
 def problem_page(problem: HttpProblem) -> HttpResponse:
     response = render(
@@ -290,7 +294,7 @@ def join(request):
         if data.get(webjoin.HONEYPOT, "").strip():
             # Filled in by a robot: answer as if it worked, so it learns nothing, and keep nothing.
             if _wants_json(request, data):
-                return JsonResponse(_join_answer([]))
+                return JsonResponse(JOIN_ANSWER)
             return render(request, "mcapi/join_done.html", {})
         result = webjoin.join(data, origin=origin, own_origin=_own_origin(request))
     except ApiError as error:
@@ -314,21 +318,12 @@ def join(request):
         )
         return _cors(response, request, organization)
     if _wants_json(request, data):
-        response = JsonResponse(_join_answer(result.friends))
+        response = JsonResponse(JOIN_ANSWER)
     elif result.redirect_to:
         response = redirect(result.redirect_to)
     else:
-        not_sent = [friend.phone_number for friend in result.friends if not friend.sent]
-        response = render(request, "mcapi/join_done.html", {"friends_not_invited": not_sent})
+        response = render(request, "mcapi/join_done.html", {})
     return _cors(response, request, result.organization)
-
-
-def _join_answer(friends: list[webjoin.FriendInvitation]) -> dict:
-    """The JSON answer to a join; anyone may post one, so it says nothing of the number's earlier state."""
-    return {
-        "success": True,
-        "friends": [{"phone_number": friend.phone_number, "invited": friend.sent} for friend in friends],
-    }
 
 
 @csrf_exempt

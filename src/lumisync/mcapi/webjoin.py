@@ -9,7 +9,7 @@ confirmation prompt; a friend always has to reply YES).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.db import transaction
@@ -37,21 +37,12 @@ MAX_FRIENDS = 10
 MAX_WORDING = 2000
 
 
-@dataclass(frozen=True)
-class FriendInvitation:
-    phone_number: str
-    sent: bool
-
-
 @dataclass
 class JoinResult:
-    """What a join may tell the public: where to go next, and which friends were sent an invitation.
-
-    Nothing here depends on what the person's own number was before (subscribed, waiting or opted out).
-    """
+    """What a join may tell the public: where to go next. Nothing here depends on what the person's
+    number or a friend's was before (subscribed, waiting or opted out): anyone may post a join."""
 
     organization: Organization
-    friends: list[FriendInvitation] = field(default_factory=list)
     redirect_to: str = ""
 
 
@@ -184,15 +175,14 @@ def join(data: QueryDict, *, origin: str, own_origin: str) -> JoinResult:
                 channel=Channel.REFERRAL,
                 source_detail=f"Referred by {profile.phone_number}",
             )
-            invitation = services.opt_in(
+            # Nothing is sent to a number that opted out, is subscribed or already asked.
+            services.opt_in(
                 friend,
                 friends_path,
                 channel=Channel.REFERRAL,
                 actor=profile.phone_number,
                 source_detail=f"Referred by {profile.phone_number} on a web opt-in form",
             )
-            # Nothing is sent to a number that opted out, is subscribed or already asked.
-            result.friends.append(FriendInvitation(friend_phone, sent=bool(invitation.messages)))
     return result
 
 
