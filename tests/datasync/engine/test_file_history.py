@@ -1,5 +1,6 @@
 """Which of the changed-records files left on the file server a run reads: an initial load takes the whole
-history, any other run only the files from the eve of the first activation on."""
+history, any other run only the files from the eve of the first activation on, and not more than a week
+before the newest file it already processed."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import timedelta
 import pytest
 from engine_testing import add, publish, sync
 
+from lumisync.datasync.engine.inbound import FILE_LOOKBACK_DAYS
 from lumisync.datasync.models import Integration
 from lumisync.subscribers.models import Profile
 
@@ -46,3 +48,24 @@ def test_an_initial_load_reads_every_file_oldest_first(history):
 
     assert run.files == [old_file, new_file]
     assert set(Profile.objects.values_list("constituent_id", flat=True)) == {old_cons, new_cons}
+
+
+def test_a_late_file_is_read_within_the_lookback_and_history_beyond_it_is_not_downloaded(
+    make_integration, simulator
+):
+    integration = make_integration("liberal")
+    add(simulator, "tonight@example.org", "2025550172")
+    tonight = simulator.clock.now()
+    publish(simulator)
+    assert sync(integration).status == "succeeded"
+    simulator.clock.set(tonight - timedelta(days=FILE_LOOKBACK_DAYS + 3))
+    add(simulator, "long-ago@example.org", "2025550173")
+    long_ago = publish(simulator)
+    simulator.clock.set(tonight - timedelta(days=3))
+    late_cons = add(simulator, "late@example.org", "2025550174")
+    late = publish(simulator)
+
+    run = sync(integration)
+
+    assert run.files == [late] and long_ago not in run.files
+    assert Profile.objects.filter(constituent_id=late_cons).exists()

@@ -59,7 +59,15 @@ from lumisync.datasync.models import (
 )
 from lumisync.datasync.sites import async_luminate_client
 from lumisync.luminate import AsyncLuminateClient, NotFound, RunLevelError, TransientError
-from lumisync.luminate.files import BadRow, ChangedFileError, Row, column_key, fetch_changed_files
+from lumisync.luminate.files import (
+    BadRow,
+    ChangedFileError,
+    FilePattern,
+    FileSource,
+    Row,
+    column_key,
+    fetch_changed_files,
+)
 from lumisync.subscribers import services as subscriber_services
 from lumisync.subscribers.models import Channel, Profile, ProfileStatus, Subscription
 
@@ -86,6 +94,8 @@ REPORT_COLUMNS = (
     "changes",
     "created_at",
 )
+# How far before the newest processed file a run still looks for a file that arrived late.
+FILE_LOOKBACK_DAYS = 7
 SNAPSHOT_COLUMNS = (
     "integration",
     "constituent_id",
@@ -243,7 +253,7 @@ def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> Non
         source,
         integration_services.file_credentials(integration),
         _ProcessedFiles(integration),
-        since=None if options.initial else _first_file_date(integration),
+        since=None if options.initial else _oldest_file_date(integration, source),
     ) as result:
         if not result.files:
             detail = f" Not ready (no manifest): {', '.join(result.not_ready)}." if result.not_ready else ""
@@ -260,14 +270,27 @@ def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> Non
         )
 
 
-def _first_file_date(integration: Integration) -> date | None:
-    """The oldest file date a run that is not an initial load reads: the eve of the first activation, so
-    that the night before it counts and a long history left on the file server is neither downloaded
-    nor taken for changes (an initial load reads it all)."""
-    if integration.first_activated_at is None:
-        return None
-    zone = integration.organization.zone
-    return timezone.localtime(integration.first_activated_at, zone).date() - timedelta(days=1)
+def _oldest_file_date(integration: Integration, source: FileSource) -> date | None:
+    """The oldest file date a run that is not an initial load reads.
+
+    Never before the eve of the first activation, so that the night before it counts while a history left
+    on the file server is not taken for new changes (an initial load reads it all). And never more than
+    :data:`FILE_LOOKBACK_DAYS` before the newest file already processed, so that a file server keeping
+    months of files is not downloaded again every night only to find their checksums remembered.
+    """
+    floors = []
+    if integration.first_activated_at is not None:
+        zone = integration.organization.zone
+        floors.append(timezone.localtime(integration.first_activated_at, zone).date() - timedelta(days=1))
+    pattern = FilePattern(source.pattern, org=source.org)
+    processed = [
+        day
+        for name in ProcessedFile.objects.filter(integration=integration).values_list("name", flat=True)
+        if (day := pattern.date_of(name)) is not None
+    ]
+    if processed:
+        floors.append(max(processed) - timedelta(days=FILE_LOOKBACK_DAYS))
+    return max(floors, default=None)
 
 
 class _ChunkWriter:
