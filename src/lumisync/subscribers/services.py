@@ -1072,6 +1072,19 @@ def _has_address() -> Q:
     return has
 
 
+def billing_address_confirmed(profile: Profile) -> bool:
+    """Whether the profile's billing address is Luminate's word: the gift it came from (the newest with an
+    address) was seen by the Luminate sync, not only reported by a donation form, whose key is public."""
+    newest = (
+        Donation.objects.filter(profile=profile)
+        .filter(_has_address())
+        .order_by(F("donated_at").desc(nulls_last=True), "-pk")
+        .values_list("channel", flat=True)
+        .first()
+    )
+    return newest == Channel.LUMINATE
+
+
 def _keep_newest_billing_address(profile: Profile) -> None:
     """Give ``profile`` the billing address of its newest gift that has one (with no such gift, none)."""
     newest = (

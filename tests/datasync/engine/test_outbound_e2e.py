@@ -390,3 +390,27 @@ def test_queued_consent_from_before_the_activation_start_is_never_sent_but_a_cal
     assert OutboundItem.objects.get(consent_event__isnull=False).status == OutboundItem.Status.PENDING
     # A call is no consent event (the activation's question is about earlier opt-ins): it goes.
     assert [action["contact_name"] for action in simulator.state.actions(cons)] == ["Rep. Stone"]
+
+
+@pytest.mark.parametrize(
+    ("reported_by", "street"), [(Channel.LUMINATE, "9 River St"), (Channel.DONATION_FORM, None)]
+)
+def test_a_billing_address_fills_luminates_only_when_luminate_recorded_the_gift(
+    make_integration, simulator, organization, paths, reported_by, street
+):
+    integration = make_integration("liberal")
+    profile = join(organization, paths["default"], "2025550175", "giver@example.org", first_name="Gia")
+    services.record_donation(
+        organization,
+        transaction_id="T-75",
+        amount="20",
+        billing_address={"street1": "9 River St", "city": "Albany"},
+        profile=profile,
+        channel=reported_by,
+    )
+
+    run = run_outbound(integration)
+
+    assert categories(run) == ["Created"]
+    record = simulator.state.get_constituent(Profile.objects.get(pk=profile.pk).constituent_id)
+    assert record.get("primary_address.street1") == street, "a form's report alone is anyone's word"

@@ -45,9 +45,11 @@ from lumisync.luminate import (
     RunLevelError,
     TransientError,
 )
+from lumisync.subscribers import services as subscriber_services
 from lumisync.subscribers.models import Call, Channel, ConsentEvent, Profile, Subscription
 
 MAX_BACKOFF = timedelta(hours=6)
+ADDRESS_ATTRIBUTES = frozenset({"street1", "street2", "city", "state", "postal_code", "country"})
 # How long after it was written an event or call is still read again, in case it committed late.
 LATE_COMMITS = timedelta(minutes=15)
 CALL_MARKER = "lumisync call {pk}"
@@ -526,11 +528,7 @@ class _Exporter:
         Raises:
             _Duplicate: Luminate answered duplicate (code 11) and the email now finds the record.
         """
-        fields = {
-            column.api_name: value
-            for column in self.context.plan.profile
-            if (value := self._profile_value(profile, column.attribute))
-        }
+        fields = self._profile_fields(profile)
         fields.update({self.integration.opt_in_field: True, **self._phone(profile)})
         if self.dry_run:
             # One record per email key, so the count names each foreseen record apart.
@@ -573,19 +571,21 @@ class _Exporter:
 
     def _empty_in_luminate(self, profile: Profile, record: dict) -> dict:
         """The mapped fields empty in Luminate that the profile can fill (never overwrite a donor's data)."""
+        return {name: value for name, value in self._profile_fields(profile).items() if not record.get(name)}
+
+    def _profile_fields(self, profile: Profile) -> dict[str, str]:
+        """The profile's non-empty mapped values, by Luminate field name. A donor's billing address serves as
+        the primary address once Luminate itself has recorded the gift: a donation form's report alone is
+        anyone's word (its snippet key is public)."""
+        billing = subscriber_services.billing_address_confirmed(profile)
         fields = {}
         for column in self.context.plan.profile:
-            value = self._profile_value(profile, column.attribute)
-            if value and not record.get(column.api_name):
+            value = getattr(profile, column.attribute, "") or ""
+            if not value and billing and column.attribute in ADDRESS_ATTRIBUTES:
+                value = getattr(profile, f"billing_{column.attribute}", "") or ""
+            if value:
                 fields[column.api_name] = value
         return fields
-
-    def _profile_value(self, profile: Profile, attribute: str) -> str:
-        value = getattr(profile, attribute, "") or ""
-        if not value and attribute in ("street1", "street2", "city", "state", "postal_code", "country"):
-            # A donation-form opt-in's billing address serves as the primary address.
-            value = getattr(profile, f"billing_{attribute}", "") or ""
-        return value
 
     def _consent_fields(self, profile: Profile, opted_in: bool) -> dict:
         """An opt-in carries the number it is for; an opt-out changes the opt-in field only, since the
