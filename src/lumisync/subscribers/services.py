@@ -1072,27 +1072,24 @@ def _has_address() -> Q:
     return has
 
 
-def billing_address_confirmed(profile: Profile) -> bool:
-    """Whether the profile's billing address is Luminate's word: the gift it came from (the newest with an
-    address) was seen by the Luminate sync, not only reported by a donation form, whose key is public."""
-    newest = (
+def _gifts_with_an_address_newest_first(profile: Profile):
+    return (
         Donation.objects.filter(profile=profile)
         .filter(_has_address())
         .order_by(F("donated_at").desc(nulls_last=True), "-pk")
-        .values_list("channel", flat=True)
-        .first()
     )
+
+
+def billing_address_confirmed(profile: Profile) -> bool:
+    """Whether the profile's billing address is Luminate's word: the gift it came from (the newest with an
+    address) was seen by the Luminate sync, not only reported by a donation form, whose key is public."""
+    newest = _gifts_with_an_address_newest_first(profile).values_list("channel", flat=True).first()
     return newest == Channel.LUMINATE
 
 
 def _keep_newest_billing_address(profile: Profile) -> None:
     """Give ``profile`` the billing address of its newest gift that has one (with no such gift, none)."""
-    newest = (
-        Donation.objects.filter(profile=profile)
-        .filter(_has_address())
-        .order_by(F("donated_at").desc(nulls_last=True), "-pk")
-        .first()
-    )
+    newest = _gifts_with_an_address_newest_first(profile).first()
     address = {f"billing_{key}": getattr(newest, f"billing_{key}", "") for key in BILLING_ADDRESS_KEYS}
     changed = [name for name, value in address.items() if getattr(profile, name) != value]
     for name in changed:

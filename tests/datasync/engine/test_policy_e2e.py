@@ -804,14 +804,21 @@ def test_row19_a_held_conflict_stays_with_the_holder_when_a_newer_record_claims_
     assert FieldConflict.objects.filter(profile=profile, constituent_id=older).count() == 1
 
 
-def test_row19_keeping_ours_is_not_overwritten_by_the_next_run(make_integration, simulator):
-    integration = make_integration("liberal")
-    cons = add(simulator, "keep@example.org", "2025550132", first="Pat")
+def edited_on_both_sides(integration, simulator, email: str, phone: str) -> str:
+    """A linked constituent whose first name, Pat at the last sync, became Patricia on the platform and
+    Patty in Luminate (not published yet)."""
+    cons = add(simulator, email, phone, first="Pat")
     publish(simulator)
     sync(integration)
-    profile = linked(cons)
-    services.update_profile_fields(profile, first_name="Patricia")
+    services.update_profile_fields(linked(cons), first_name="Patricia")
     change(simulator, cons, **{"name.first": "Patty"})
+    return cons
+
+
+def test_row19_keeping_ours_is_not_overwritten_by_the_next_run(make_integration, simulator):
+    integration = make_integration("liberal")
+    cons = edited_on_both_sides(integration, simulator, "keep@example.org", "2025550132")
+    profile = linked(cons)
     publish(simulator)
     sync(integration)
 
@@ -832,11 +839,7 @@ def test_row19_a_conflict_left_open_is_replaced_by_the_next_comparison(
     make_integration, simulator, luminate_next, still_held
 ):
     integration = make_integration("liberal")
-    cons = add(simulator, "twice@example.org", "2025550133", first="Pat")
-    publish(simulator)
-    sync(integration)
-    services.update_profile_fields(linked(cons), first_name="Patricia")
-    change(simulator, cons, **{"name.first": "Patty"})
+    cons = edited_on_both_sides(integration, simulator, "twice@example.org", "2025550133")
     publish(simulator)
     sync(integration)
     change(simulator, cons, **{"name.first": luminate_next})
@@ -854,11 +857,7 @@ def test_row19_a_conflict_left_open_is_replaced_by_the_next_comparison(
 
 def test_row19_luminate_wins_policy_applies_without_holding(make_integration, simulator):
     integration = make_integration("liberal", conflict_policy="luminate_wins")
-    cons = add(simulator, "wins@example.org", "2025550133", first="Pat")
-    publish(simulator)
-    sync(integration)
-    services.update_profile_fields(linked(cons), first_name="Patricia")
-    change(simulator, cons, **{"name.first": "Patty"})
+    cons = edited_on_both_sides(integration, simulator, "wins@example.org", "2025550133")
     publish(simulator)
 
     run = sync(integration)
@@ -871,11 +870,7 @@ def test_row19_luminate_wins_policy_applies_without_holding(make_integration, si
 @BOTH
 def test_row19_platform_wins_policy_keeps_ours_without_holding(make_integration, simulator, sync_type):
     integration = make_integration(sync_type, conflict_policy="platform_wins")
-    cons = add(simulator, "ours@example.org", "2025550135", first="Pat")
-    publish(simulator)
-    sync(integration)
-    services.update_profile_fields(linked(cons), first_name="Patricia")
-    change(simulator, cons, **{"name.first": "Patty"})
+    cons = edited_on_both_sides(integration, simulator, "ours@example.org", "2025550135")
     publish(simulator)
 
     run = sync(integration)
@@ -893,11 +888,7 @@ def test_row19_newest_wins_policy_takes_the_later_edit(
     make_integration, simulator, platform_edit, first_name
 ):
     integration = make_integration("liberal", conflict_policy="newest_wins")
-    cons = add(simulator, "newest@example.org", "2025550136", first="Pat")
-    publish(simulator)
-    sync(integration)
-    services.update_profile_fields(linked(cons), first_name="Patricia")
-    change(simulator, cons, **{"name.first": "Patty"})
+    cons = edited_on_both_sides(integration, simulator, "newest@example.org", "2025550136")
     edited_in_luminate = simulator.clock.now()
     offset = timedelta(hours=1) if platform_edit == "later" else -timedelta(hours=1)
     Profile.objects.filter(constituent_id=cons).update(updated_at=edited_in_luminate + offset)

@@ -577,14 +577,19 @@ class _Exporter:
         """The profile's non-empty mapped values, by Luminate field name. A donor's billing address serves as
         the primary address once Luminate itself has recorded the gift: a donation form's report alone is
         anyone's word (its snippet key is public)."""
-        billing = subscriber_services.billing_address_confirmed(profile)
         fields = {}
+        billing_gaps = {}
         for column in self.context.plan.profile:
             value = getattr(profile, column.attribute, "") or ""
-            if not value and billing and column.attribute in ADDRESS_ATTRIBUTES:
-                value = getattr(profile, f"billing_{column.attribute}", "") or ""
             if value:
                 fields[column.api_name] = value
+            elif column.attribute in ADDRESS_ATTRIBUTES and getattr(
+                profile, f"billing_{column.attribute}", ""
+            ):
+                billing_gaps[column.api_name] = getattr(profile, f"billing_{column.attribute}")
+        # Most profiles have no billing address to offer: only those ask where it came from.
+        if billing_gaps and subscriber_services.billing_address_confirmed(profile):
+            fields.update(billing_gaps)
         return fields
 
     def _consent_fields(self, profile: Profile, opted_in: bool) -> dict:
