@@ -94,12 +94,15 @@ def test_ids_are_read_lazily(sim, make_site):
 
     first, count = asyncio.run(run())
     assert first.ok
-    assert count <= 5
+    # The one taken, four in flight and four answered but not yet taken.
+    assert count <= 1 + 2 * 4
 
 
 def test_async_iterable_of_ids(sim, make_site):
     async def ids():
+        # Suspends between ids, as a source reading from elsewhere does, while every worker wants one.
         for cons_id in sim.state.seeded_ids(5):
+            await asyncio.sleep(0.001)
             yield cons_id
 
     async def run():
