@@ -8,11 +8,12 @@ import socket
 import threading
 import time
 import xml.etree.ElementTree as ET
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
 
+from lumisync.simulator.api import Request
 from lumisync.simulator.faults import Faults
 
 from .wire import body, error_code
@@ -177,6 +178,32 @@ def test_latency_with_jitter_delays_the_answer(sim, api):
     started = time.perf_counter()
     assert api("getUser", cons_id=CONS).status_code == 200
     assert time.perf_counter() - started < 0.1, "the latency was injected for one call only"
+
+
+def test_latency_counts_from_the_requests_arrival(sim):
+    # A request that waited on the serving loop (here: 1.9 s, by its arrival stamp) is answered when its
+    # latency has run from its arrival, not a whole latency later; one that just arrived waits it all.
+    sim.set_latency(2000)
+    form = urlencode(get_user_form(sim, response_format="json")).encode()
+
+    async def answer_after(waited: float) -> float:
+        loop = asyncio.get_running_loop()
+        request = Request(
+            http_method="POST",
+            path=urlsplit(sim.url()).path,
+            query="",
+            body=form,
+            content_type="application/x-www-form-urlencoded",
+            client_ip="127.0.0.1",
+            received_at=loop.time() - waited,
+        )
+        started = loop.time()
+        reply = await sim._handle(request)
+        assert reply.status == 200
+        return loop.time() - started
+
+    assert 0.05 <= asyncio.run(answer_after(1.9)) < 1.0
+    assert asyncio.run(answer_after(0.0)) >= 2.0
 
 
 def test_latency_and_jitter_bounds_of_a_pick():

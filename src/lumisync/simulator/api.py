@@ -104,6 +104,8 @@ class Request:
     content_type: str
     client_ip: str
     headers: dict[str, str] = field(default_factory=dict)
+    # When the request was read, by time.monotonic (the clock of asyncio's loops): latency counts from here.
+    received_at: float | None = None
 
 
 @dataclass

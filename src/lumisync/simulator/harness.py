@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
 import logging
@@ -11,6 +10,7 @@ import secrets
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -24,6 +24,7 @@ from .ftp import FtpServers
 from .httpserver import Hang, HttpServer, Reset
 from .render import Renderer
 from .state import State
+from .timers import sleep_until
 
 logger = logging.getLogger(__name__)
 
@@ -200,10 +201,13 @@ class Simulator:
         if self.jitter_ms:
             delay += self.faults.jitter(self.jitter_ms)
         if delay > 0:
+            # Counted from the request's arrival, so the time spent reading and routing it (and waiting
+            # behind other requests on the serving loop) is part of the latency, not added to it.
+            arrived = request.received_at if request.received_at is not None else time.monotonic()
             self.in_flight += 1
             self.in_flight_max = max(self.in_flight_max, self.in_flight)
             try:
-                await asyncio.sleep(delay)
+                await sleep_until(arrived + delay)
             finally:
                 self.in_flight -= 1
         if rule is None:

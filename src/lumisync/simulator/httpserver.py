@@ -145,6 +145,7 @@ class HttpServer:
                     raise h11.RemoteProtocolError("body too large")
             elif isinstance(event, h11.EndOfMessage):
                 break
+        received_at = asyncio.get_running_loop().time()
         target = urlsplit(head.target.decode("latin-1"))
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in head.headers}
         return Request(
@@ -155,6 +156,7 @@ class HttpServer:
             content_type=headers.get("content-type", ""),
             client_ip=client_ip,
             headers=headers,
+            received_at=received_at,
         )
 
     async def _send(self, conn: h11.Connection, writer: asyncio.StreamWriter, reply: Reply) -> bool:
