@@ -563,7 +563,13 @@ def _item_from_json(value: Any) -> Fetched:
 
 
 class _Reader:
-    """getUser (and getUserCenters, getUserGroups when needed) on an event loop in a background thread."""
+    """getUser (and getUserCenters, getUserGroups when needed) on an event loop in a background thread.
+
+    The chunks handed to :meth:`read` are read as one stream: the next chunk's requests start as the
+    last of the previous chunk's are in flight, so no chunk boundary leaves the connections idle while
+    its stragglers come back. The loop only sends and receives: mapping the replies, like the database
+    work, is done on the caller's thread, so a reply never waits for the loop to map others.
+    """
 
     def __init__(self, context: SyncContext):
         self.context = context
@@ -573,6 +579,13 @@ class _Reader:
         )
         self.thread.start()
         self._client: AsyncLuminateClient | None = None
+        self._feed: asyncio.Queue[Fetched] | None = None
+        self._stream: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+        # The items sent for reading, by constituent ID, with the chunk each belongs to.
+        self._waiting: dict[str, list[tuple[Fetched, _ChunkRead]]] = {}
+        self._chunks: set[_ChunkRead] = set()
+        self._failure: Exception | None = None
 
     @property
     def client(self) -> AsyncLuminateClient:
@@ -581,39 +594,83 @@ class _Reader:
             self._client = async_luminate_client(site_config(self.context.integration))
         return self._client
 
-    def read(self, items: list[Fetched]) -> Future:
-        return asyncio.run_coroutine_threadsafe(self._read(items), self.loop)
+    def read(self, items: list[Fetched]) -> _ChunkRead:
+        """Start reading every item still without values; the chunk's :meth:`_ChunkRead.result` waits."""
+        chunk = _ChunkRead(items, self._map)
+        self.loop.call_soon_threadsafe(self._add, chunk)
+        return chunk
 
-    async def _read(self, items: list[Fetched]) -> list[Fetched]:
-        wanted = {item.cons_id: item for item in items if item.incoming is None}
+    def _add(self, chunk: _ChunkRead) -> None:
+        wanted = [item for item in chunk.items if item.incoming is None]
         if not wanted:
-            return items
-        by_center = bool(self.context.rules.center_ids)
-        async with contextlib.aclosing(
-            self.client.get_users(list(wanted), fields=self.context.plan.api_fields())
-        ) as results:
-            async for result in results:
-                item = wanted[result.cons_id]
-                if not result.ok:
-                    item.error = result.error
-                elif by_center:
-                    item.incoming = result.record  # mapped below, once its centers are known
-                else:
-                    # Mapped as each reply arrives, while the other requests are still in flight.
-                    self._map(item, result.record, ())
-        if by_center:
-            ok = [item for item in wanted.values() if item.error is None]
-            replies = await asyncio.gather(
-                *(self.client.get_user_centers(cons_id=item.cons_id) for item in ok), return_exceptions=True
-            )
-            for item, reply in zip(ok, replies, strict=True):
-                if isinstance(reply, RunLevelError):
-                    raise reply
-                if isinstance(reply, Exception):
-                    item.error = reply
-                else:
-                    self._map(item, item.incoming, [str(center.get("id", "")) for center in reply])
-        return items
+            chunk.finish()
+            return
+        if self._failure is not None:
+            chunk.fail(self._failure)
+            return
+        if self._stream is None:
+            self._feed = asyncio.Queue()
+            self._stream = self.loop.create_task(self._read_stream())
+        chunk.left = len(wanted)
+        self._chunks.add(chunk)
+        for item in wanted:
+            self._waiting.setdefault(item.cons_id, []).append((item, chunk))
+            self._feed.put_nowait(item.cons_id)
+
+    async def _read_stream(self) -> None:
+        async def ids():
+            while True:
+                yield await self._feed.get()
+
+        try:
+            async with contextlib.aclosing(
+                self.client.get_users(ids(), fields=self.context.plan.api_fields())
+            ) as results:
+                async for result in results:
+                    self._arrived(result)
+        except Exception as exc:
+            # A run-level error (or a bug): every chunk waiting for its reads fails with it, and so does
+            # every chunk handed over later.
+            self._failure = exc
+            for chunk in list(self._chunks):
+                chunk.fail(exc)
+            self._chunks.clear()
+
+    def _arrived(self, result) -> None:
+        waiting = self._waiting[result.cons_id]
+        item, chunk = waiting.pop(0)
+        if not waiting:
+            del self._waiting[result.cons_id]
+        if not result.ok:
+            item.error = result.error
+        elif self.context.rules.center_ids:
+            # Its centers are read while the other reads go on.
+            task = self.loop.create_task(self._read_centers(item, result.record, chunk))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return
+        else:
+            chunk.replies.append((item, result.record, ()))
+        self._done(chunk)
+
+    async def _read_centers(self, item: Fetched, record: dict, chunk: _ChunkRead) -> None:
+        try:
+            centers = await self.client.get_user_centers(cons_id=item.cons_id)
+        except RunLevelError as exc:
+            self._chunks.discard(chunk)
+            chunk.fail(exc)
+            return
+        except Exception as exc:
+            item.error = exc
+        else:
+            chunk.replies.append((item, record, [str(center.get("id", "")) for center in centers]))
+        self._done(chunk)
+
+    def _done(self, chunk: _ChunkRead) -> None:
+        chunk.left -= 1
+        if chunk.left == 0:
+            self._chunks.discard(chunk)
+            chunk.finish()
 
     def _map(self, item: Fetched, record: dict, centers) -> None:
         incoming = mapping.from_api(self.context.plan, record, centers)
@@ -626,23 +683,68 @@ class _Reader:
         return {str(group.get("id", "")) for group in future.result()}
 
     def close(self) -> None:
-        if self._client is not None:
-            asyncio.run_coroutine_threadsafe(self._client.aclose(), self.loop).result(timeout=30)
+        """Stop reading (what is in flight is cancelled) and close the client."""
+
+        async def stop() -> None:
+            tasks = [task for task in (self._stream, *self._tasks) if task is not None]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for chunk in self._chunks:
+                chunk.future.cancel()
+            if self._client is not None:
+                await self._client.aclose()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(timeout=30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=30)
         self.loop.close()
+
+
+class _ChunkRead:
+    """One chunk's items on their way through the reader, and the future its caller waits on."""
+
+    def __init__(self, items: list[Fetched], map_reply):
+        self.items = items
+        self.left = 0
+        self.future: Future = Future()
+        # The records read, with their centers, mapped by the caller once all have come.
+        self.replies: list[tuple[Fetched, dict, Any]] = []
+        self._map_reply = map_reply
+
+    def result(self) -> list[Fetched]:
+        """The chunk's items, every one read and mapped (or with its error); waits for the reads."""
+        items = self.future.result()
+        for item, record, centers in self.replies:
+            self._map_reply(item, record, centers)
+        self.replies.clear()
+        return items
+
+    def finish(self) -> None:
+        if not self.future.done():
+            self.future.set_result(self.items)
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
 
 
 def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) -> None:
     chunks = list(run.chunks.filter(done=False).order_by("position").values_list("pk", flat=True))
     reader = _Reader(context) if chunks else None
     foreseen = _Foreseen(run) if run.dry_run else None
-    pending = None
+    reads: dict[int, _ChunkRead] = {}
+
+    def read_ahead(index: int) -> None:
+        if index < len(chunks) and index not in reads:
+            reads[index] = reader.read(_load(chunks[index]))
+
     try:
-        pending = reader.read(_load(chunks[0])) if chunks else None
+        read_ahead(0)
         for index, chunk in enumerate(chunks):
-            items = pending.result()
-            pending = reader.read(_load(chunks[index + 1])) if index + 1 < len(chunks) else None
+            # The next chunk goes to the reader before this one is waited for, so the reads never run dry.
+            read_ahead(index + 1)
+            items = reads.pop(index).result()
             _apply_chunk(context, run, chunk, items, reader, foreseen)
             lease.renew()
             run.refresh_from_db(fields=["done", "counts"])
@@ -663,10 +765,8 @@ def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) ->
                 )
                 return
     finally:
-        # A run that stops early (paused, deactivated, failed) reads no further: the next chunk's read in
-        # flight is cancelled before the reader closes, rather than left to the closing loop.
-        if pending is not None:
-            pending.cancel()
+        # A run that stops early (paused, deactivated, failed) reads no further: the reads in flight are
+        # cancelled as the reader closes.
         if reader is not None:
             reader.close()
     run.refresh_from_db()
