@@ -8,9 +8,11 @@ Against the simulator in a separate process (the same getUser form the Luminate 
 * ``raw``: plain asyncio streams writing the request bytes and reading the reply by its Content-Length;
   the least any Python client can spend per request, so what the simulator and the event loop allow.
 * ``httpx``: one ``httpx.AsyncClient`` per connection posting the form.
+* ``aiohttp``: one ``aiohttp.ClientSession`` with ``width`` connections, set up as the Luminate client's
+  async client sets it up (no cookies, nothing from the environment).
 
 It prints each rate as a share of the ideal (width / latency) and the client's CPU per request; the last
-line is one JSON object. The inbound bench's ``api-50ms`` share can be read against these two.
+line is one JSON object. The inbound bench's ``api-50ms`` share can be read against these.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import time
 from urllib.parse import urlencode
 
+import aiohttp
 import httpx
 from simulator_process import set_latency, simulator_process
 
@@ -89,17 +92,47 @@ class HttpxConnection:
         await self.client.aclose()
 
 
+class AiohttpConnection:
+    """A request at a time through a session shared by every connection of the run."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, body: bytes) -> None:
+        self.session, self.url, self.body = session, url, body
+
+    async def open(self) -> None:
+        await self.send()
+
+    async def send(self) -> bool:
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        async with self.session.post(self.url, data=self.body, headers=headers) as response:
+            await response.read()
+            return response.status == 200
+
+    async def close(self) -> None:
+        if not self.session.closed:
+            await self.session.close()
+
+
 async def one_after_another(connection, requests: int) -> int:
     return sum([await connection.send() for _ in range(requests)])
 
 
 async def measure(settings: dict, stack: str, width: int, requests: int) -> tuple[float, float, int]:
-    """Connections opened (and, for httpx, warmed by one request) first; then the timed requests."""
+    """Connections opened (and, for httpx and aiohttp, warmed by one request) first; then the timed
+    requests."""
     host, port = settings["api_host"].rsplit(":", 1)
     data = form(settings)
     if stack == "raw":
         body = urlencode(data).encode()
         connections = [RawConnection(host, int(port), body) for _ in range(width)]
+    elif stack == "aiohttp":
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=width),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+        )
+        body = urlencode(data).encode()
+        url = f"http://{settings['api_host']}{SERVLET}"
+        connections = [AiohttpConnection(session, url, body) for _ in range(width)]
     else:
         url = f"http://{settings['api_host']}{SERVLET}"
         ssl_context = httpx.create_ssl_context()
@@ -124,7 +157,7 @@ def main() -> None:
     runs = []
     with simulator_process(10) as settings:
         set_latency(settings, args.latency_ms)
-        for stack in ("raw", "httpx"):
+        for stack in ("raw", "httpx", "aiohttp"):
             for width in WIDTHS:
                 wall, cpu, answered = asyncio.run(
                     measure(settings, stack, width, args.requests_per_connection)
@@ -143,7 +176,7 @@ def main() -> None:
                     }
                 )
                 print(
-                    f"{stack:5} width {width:2}: {sent / wall:7.1f} req/s  ({sent / wall / ideal:.0%} of "
+                    f"{stack:7} width {width:2}: {sent / wall:7.1f} req/s  ({sent / wall / ideal:.0%} of "
                     f"{ideal:.0f})  client CPU {1000 * cpu / sent:.3f} ms/request  [{answered}/{sent} answered]"
                 )
     print(json.dumps({"benchmark": "http_ceiling", "latency_ms": args.latency_ms, "runs": runs}))

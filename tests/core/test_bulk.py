@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection
+from django.db.models.signals import post_init
 from django.utils import timezone
 
 from lumisync.core import bulk
@@ -101,6 +102,24 @@ def test_new_builds_what_the_keyword_constructor_builds(organization, django_ass
         assert built.profile is profile and built.organization is organization
     bulk.create([built])
     assert ConsentEvent.objects.get(pk=built.pk).profile_id == profile.pk
+
+
+def test_new_uses_the_constructor_of_a_model_whose_construction_is_listened_to(organization):
+    built = []
+
+    def listener(sender, instance, **kwargs):
+        built.append(instance)
+
+    post_init.connect(listener, sender=ConsentEvent)
+    bulk._instance_plan.cache_clear()
+    try:
+        event = bulk.new(ConsentEvent, organization=organization, kind=ConsentEvent.Kind.OPT_OUT)
+    finally:
+        post_init.disconnect(listener, sender=ConsentEvent)
+        bulk._instance_plan.cache_clear()
+    assert len(built) == 1 and built[0] is event
+    # With nobody listening, the values go straight into the instance again.
+    assert bulk._instance_plan(ConsentEvent).direct
 
 
 def test_new_refuses_a_name_that_is_not_a_field_or_a_relation_given_twice(organization):

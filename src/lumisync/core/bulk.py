@@ -15,6 +15,10 @@ from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import DateTimeField, Model
+from django.db.models.base import ModelState
+from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttribute
+from django.db.models.query_utils import DeferredAttribute
+from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
 
 M = TypeVar("M", bound=Model)
@@ -39,6 +43,9 @@ _STORED_AS_GIVEN = frozenset(
         models.BigIntegerField,
     }
 )
+
+# How Django stores a plain field's and a foreign key's value on an instance: in its ``__dict__``.
+_STANDARD_DESCRIPTORS = frozenset({DeferredAttribute, ForeignKeyDeferredAttribute})
 
 
 def insert(
@@ -69,17 +76,21 @@ def insert(
 
 
 def new(model: type[M], **values: Any) -> M:
-    """``model(**values)`` for an instance about to be saved by :func:`create`, built with the values by
-    position, as Django builds a row it reads, which takes about half the time; a field not given takes its
-    default, and a relation given as an object is cached on the instance as the keyword constructor does.
+    """``model(**values)`` for an instance about to be saved by :func:`create`, built as Django builds a row
+    it reads but without going through ``__init__``: the values are put straight into the instance, which
+    takes about a third of the time. A field not given takes its default, and a relation given as an object
+    is cached on the instance as the keyword constructor does. No ``pre_init``/``post_init`` signal is sent;
+    a model that has receivers for them (when it is first built here), its own ``__init__``, or a field stored
+    through a descriptor of its own, is built by its constructor instead.
 
     Raises:
         TypeError: a name that is not a field of ``model`` (the message names both).
     """
+    plan = _instance_plan(model)
     args = []
     related = []
     taken = 0
-    for name, attname, default, relation in _instance_plan(model):
+    for name, attname, default, relation in plan.fields:
         if relation is not None and name in values:
             target = values[name]
             args.append(None if target is None else target.pk)
@@ -91,22 +102,45 @@ def new(model: type[M], **values: Any) -> M:
         else:
             args.append(default())
     if taken != len(values):
-        known = {name for entry in _instance_plan(model) for name in entry[:2]}
+        known = {name for entry in plan.fields for name in entry[:2]}
         unknown = ", ".join(sorted(set(values) - known))
         if not unknown:
             raise TypeError(f"bulk.new: a {model.__name__} relation is given both as an object and as a key.")
         raise TypeError(f"bulk.new: {model.__name__} has no field {unknown}.")
-    instance = model(*args)
+    if plan.direct:
+        instance = model.__new__(model)
+        instance._state = ModelState()
+        instance.__dict__.update(zip(plan.attnames, args, strict=True))
+    else:
+        instance = model(*args)
     for relation, target in related:
         relation.set_cached_value(instance, target)
     return instance
 
 
+@dataclass(frozen=True)
+class _InstancePlan:
+    fields: tuple[tuple[str, str, Callable[[], Any], Any], ...]
+    attnames: tuple[str, ...]
+    # Whether an instance can be filled in without its constructor (see :func:`new`).
+    direct: bool
+
+
 @functools.cache
-def _instance_plan(model: type[Model]) -> tuple[tuple[str, str, Callable[[], Any], Any], ...]:
-    return tuple(
-        (field.name, field.attname, field.get_default, field if field.is_relation else None)
-        for field in model._meta.concrete_fields
+def _instance_plan(model: type[Model]) -> _InstancePlan:
+    fields = model._meta.concrete_fields
+    return _InstancePlan(
+        fields=tuple(
+            (field.name, field.attname, field.get_default, field if field.is_relation else None)
+            for field in fields
+        ),
+        attnames=tuple(field.attname for field in fields),
+        direct=(
+            model.__init__ is Model.__init__
+            and not pre_init.has_listeners(model)
+            and not post_init.has_listeners(model)
+            and all(type(getattr(model, field.attname, None)) in _STANDARD_DESCRIPTORS for field in fields)
+        ),
     )
 
 
@@ -146,7 +180,10 @@ def create(objects: Sequence[Model]) -> None:
                             f"{type(related).__name__}; save it first."
                         )
                     setattr(obj, field.attname, related.pk)
-        rows.append([adapt(getattr(obj, name)) for name, adapt in columns])
+        # Read from the instance's dict: every concrete field of a new instance is there, and going through
+        # the fields' descriptors costs more than preparing most values.
+        stored = obj.__dict__
+        rows.append([adapt(stored[name]) for name, adapt in columns])
     alias = connection.alias
     with connection.cursor() as cursor:
         for start in range(0, len(rows), BATCH_ROWS):
