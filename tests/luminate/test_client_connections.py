@@ -11,7 +11,7 @@ import contextlib
 
 import pytest
 
-from lumisync.luminate import AsyncLuminateClient, RetryPolicy, RunLevelError
+from lumisync.luminate import AsyncLuminateClient, LuminateClient, RetryPolicy, RunLevelError
 
 
 class CountingRelay:
@@ -183,3 +183,34 @@ def test_a_request_cancelled_at_any_moment_leaves_the_client_usable(sim, make_si
     answered, relay = _run(make_site, sim, body, concurrency=1)
     assert [record["cons_id"] for record in answered] == [cons_id] * 40
     assert still_open == [1] * 40
+
+
+@pytest.mark.parametrize("exempt", [False, True], ids=["proxied", "exempt"])
+def test_both_clients_send_through_the_environments_proxy_unless_the_host_is_exempt(
+    sim, make_site, monkeypatch, exempt
+):
+    # The relay stands in for a forward proxy: it passes the absolute-form requests on to the simulator.
+    cons_ids = sim.state.seeded_ids(3)
+
+    async def main():
+        async with CountingRelay(sim.host) as proxy:
+            for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"):
+                monkeypatch.delenv(name, raising=False)
+                monkeypatch.delenv(name.lower(), raising=False)
+            monkeypatch.setenv("http_proxy", f"http://{proxy.host}")
+            if exempt:
+                monkeypatch.setenv("no_proxy", "127.0.0.1")
+            async with AsyncLuminateClient(make_site()) as client:
+                streamed = await _collect(client, cons_ids)
+            proxied_async = proxy.opened
+            with LuminateClient(make_site()) as client:
+                read = await asyncio.to_thread(client.get_user, cons_id=cons_ids[0])
+            return streamed, read, proxied_async, proxy.opened - proxied_async
+
+    streamed, read, proxied_async, proxied_sync = asyncio.run(main())
+    assert sorted(result.cons_id for result in streamed if result.ok) == sorted(cons_ids)
+    assert read["cons_id"] == cons_ids[0]
+    if exempt:
+        assert (proxied_async, proxied_sync) == (0, 0)
+    else:
+        assert proxied_async >= 1 and proxied_sync >= 1

@@ -311,7 +311,8 @@ class _Connections:
     httpx errors the synchronous client meets, so both clients classify them in one place
     (``protocol.transport_error``). The semaphore keeps the site's bound on requests in flight, whoever
     sends them, so a request never waits on the pool itself; a cancelled request's connection is closed by
-    aiohttp and the next request opens another.
+    aiohttp and the next request opens another. Like the synchronous client (httpx's default), it sends
+    through the proxy the environment names for the site (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``).
     """
 
     def __init__(self, size: int, timeout: httpx.Timeout) -> None:
@@ -322,6 +323,7 @@ class _Connections:
         )
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
+        self._proxies: dict[tuple, tuple[yarl.URL | None, dict[str, str] | None]] = {}
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the event loop that will run it.
@@ -331,8 +333,8 @@ class _Connections:
                 timeout=self._timeout,
                 # No cookies, for the reason _Stateless gives.
                 cookie_jar=aiohttp.DummyCookieJar(),
-                # Nothing from the environment: aiohttp would look up proxies and ~/.netrc on a worker
-                # thread for every request, and the egress check is made against the Luminate host.
+                # aiohttp trusting the environment would look its proxy up on a worker thread for every
+                # request, which tripled the client's CPU: the proxy is looked up once (_proxy_for).
                 trust_env=False,
             )
         return self._session
@@ -341,13 +343,34 @@ class _Connections:
         async with self._slots:
             if self._closed:
                 raise RuntimeError("the Luminate client is closed")
+            proxy, proxy_headers = self._proxy_for(url)
             try:
                 async with self._open().post(
-                    url, data=body, headers=_HEADERS, allow_redirects=False
+                    url,
+                    data=body,
+                    headers=_HEADERS,
+                    allow_redirects=False,
+                    proxy=proxy,
+                    proxy_headers=proxy_headers,
                 ) as response:
                     return response.status, await response.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise _as_httpx_error(exc) from exc
+
+    def _proxy_for(self, url: yarl.URL) -> tuple[yarl.URL | None, dict[str, str] | None]:
+        """The environment's proxy for ``url``'s host, as aiohttp's ``trust_env`` would pick it, looked up
+        once per host."""
+        key = (url.scheme, url.host, url.port)
+        found = self._proxies.get(key)
+        if found is None:
+            try:
+                proxy, auth = aiohttp.helpers.get_env_proxy_for_url(url)
+            except LookupError:
+                found = (None, None)
+            else:
+                found = (proxy, {"Proxy-Authorization": auth.encode()} if auth else None)
+            self._proxies[key] = found
+        return found
 
     async def aclose(self) -> None:
         self._closed = True
