@@ -11,7 +11,13 @@ import contextlib
 
 import pytest
 
-from lumisync.luminate import AsyncLuminateClient, LuminateClient, RetryPolicy, RunLevelError
+from lumisync.luminate import (
+    AsyncLuminateClient,
+    LuminateClient,
+    RetryPolicy,
+    RunLevelError,
+    TransientError,
+)
 
 
 class CountingRelay:
@@ -194,12 +200,11 @@ def test_both_clients_send_through_the_environments_proxy_unless_the_host_is_exe
 
     async def main():
         async with CountingRelay(sim.host) as proxy:
-            for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"):
-                monkeypatch.delenv(name, raising=False)
-                monkeypatch.delenv(name.lower(), raising=False)
-            monkeypatch.setenv("http_proxy", f"http://{proxy.host}")
-            if exempt:
-                monkeypatch.setenv("no_proxy", "127.0.0.1")
+            _proxy_environment(
+                monkeypatch,
+                http_proxy=f"http://{proxy.host}",
+                **({"no_proxy": "127.0.0.1"} if exempt else {}),
+            )
             async with AsyncLuminateClient(make_site()) as client:
                 streamed = await _collect(client, cons_ids)
             proxied_async = proxy.opened
@@ -214,3 +219,51 @@ def test_both_clients_send_through_the_environments_proxy_unless_the_host_is_exe
         assert (proxied_async, proxied_sync) == (0, 0)
     else:
         assert proxied_async >= 1 and proxied_sync >= 1
+
+
+def _proxy_environment(monkeypatch, **values: str) -> None:
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("http_proxy", "https://user:s3cret-pw@proxy.example:3128"),
+        ("all_proxy", "http://user:s3cret-pw@[bad"),
+    ],
+    ids=["https-proxy", "not-a-url"],
+)
+def test_a_proxy_the_reads_cannot_use_stops_the_run_naming_the_variable_not_its_value(
+    sim, make_site, monkeypatch, variable, value
+):
+    _proxy_environment(monkeypatch, **{variable: value})
+
+    async def main():
+        async with AsyncLuminateClient(make_site()) as client:
+            await _collect(client, sim.state.seeded_ids(2))
+
+    with pytest.raises(RunLevelError) as raised:
+        asyncio.run(main())
+    assert f"{variable.upper()} is not" in str(raised.value)
+    assert "s3cret-pw" not in str(raised.value)
+
+
+def test_a_name_lookup_that_never_answers_ends_at_the_connect_timeout(sim, make_site):
+    port = sim.host.rsplit(":", 1)[1]
+
+    async def main():
+        async def never(*args, **kwargs):
+            await asyncio.Event().wait()
+
+        asyncio.get_running_loop().getaddrinfo = never
+        site = make_site(host=f"localhost:{port}", connect_timeout=0.2, retry=RetryPolicy(max_attempts=1))
+        async with AsyncLuminateClient(site) as client:
+            # The deadline only turns a hang into a failure.
+            await asyncio.wait_for(client.get_user(cons_id=sim.state.seeded_ids(1)[0]), timeout=10)
+
+    with pytest.raises(TransientError, match="did not answer"):
+        asyncio.run(main())

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import threading
 import time
 
+from lumisync.simulator import timers
 from lumisync.simulator.timers import sleep_until
 
 # Only a guard against a sleeper that is never woken, so a broken timer fails instead of hanging.
@@ -40,17 +42,31 @@ def test_a_deadline_already_past_wakes_at_once():
     asyncio.run(run())
 
 
-def test_a_cancelled_sleeper_leaves_the_others_waking():
-    async def run() -> bool:
-        far = asyncio.ensure_future(sleep_until(time.monotonic() + 0.05))
+def test_a_cancelled_sleeper_is_forgotten_and_leaves_the_others_waking():
+    async def run() -> tuple[bool, int]:
+        far = asyncio.ensure_future(sleep_until(time.monotonic() + 3600))
         await asyncio.sleep(0)
+        waiting = len(timers._deadlines)
         far.cancel()
+        await asyncio.gather(far, return_exceptions=True)
         await asyncio.wait_for(sleep_until(time.monotonic() + 0.01), NEVER)
-        # The cancelled one's deadline passes, and waking it finds it done rather than failing.
-        await asyncio.wait_for(sleep_until(time.monotonic() + 0.06), NEVER)
-        return far.cancelled()
+        return far.cancelled(), waiting - len(timers._deadlines)
 
-    assert asyncio.run(run())
+    cancelled, dropped = asyncio.run(run())
+    assert cancelled and dropped == 1
+
+
+def _sleep_briefly_in_a_child() -> None:
+    asyncio.run(asyncio.wait_for(sleep_until(time.monotonic() + 0.01), 2))
+
+
+def test_a_forked_child_gets_timers_of_its_own():
+    # The parent's timer thread runs (and may hold its lock) when the child is forked.
+    asyncio.run(asyncio.wait_for(sleep_until(time.monotonic() + 0.01), NEVER))
+    child = multiprocessing.get_context("fork").Process(target=_sleep_briefly_in_a_child)
+    child.start()
+    child.join(NEVER)
+    assert child.exitcode == 0
 
 
 def test_loops_in_different_threads_are_each_woken_on_their_own_loop():

@@ -13,6 +13,7 @@ import logging
 import random
 import ssl
 import time
+import urllib.request
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,13 @@ import yarl
 
 from lumisync.luminate.api import Endpoints, cons_id_param
 from lumisync.luminate.config import SiteConfig
-from lumisync.luminate.errors import InvalidInput, LuminateError, RecordLevelError, TransientError
+from lumisync.luminate.errors import (
+    InvalidInput,
+    LuminateError,
+    RecordLevelError,
+    RunLevelError,
+    TransientError,
+)
 from lumisync.luminate.protocol import (
     FORM_CONTENT_TYPE,
     Call,
@@ -189,13 +196,15 @@ class AsyncLuminateClient(_Base):
 
     def __init__(self, site: SiteConfig, **kwargs: Any) -> None:
         super().__init__(site, **kwargs)
-        self._connections = _Connections(site.concurrency, self._timeout())
+        self._connections = _Connections(site.concurrency, self._timeout(), yarl.URL(site.base_url))
 
     async def _exchange(self, call: Call) -> dict[str, Any]:
         wait = self.limiter.reserve()
         if wait > 0:
             await asyncio.sleep(wait)
         url, body = self._request(call)
+        if self._connections.proxy_problem:
+            raise RunLevelError(self._connections.proxy_problem, method=call.method)
         try:
             status, content = await self._connections.post(url, body)
         except httpx.HTTPError as exc:
@@ -312,18 +321,27 @@ class _Connections:
     (``protocol.transport_error``). The semaphore keeps the site's bound on requests in flight, whoever
     sends them, so a request never waits on the pool itself; a cancelled request's connection is closed by
     aiohttp and the next request opens another. Like the synchronous client (httpx's default), it sends
-    through the proxy the environment names for the site (``HTTPS_PROXY``, ``HTTP_PROXY``, ``NO_PROXY``).
+    through the proxy the environment names for the site (see :func:`_environment_proxy`).
     """
 
-    def __init__(self, size: int, timeout: httpx.Timeout) -> None:
+    def __init__(self, size: int, timeout: httpx.Timeout, site_url: yarl.URL) -> None:
         self._size = size
         self._slots = asyncio.Semaphore(size)
+        # ``connect`` bounds the name lookup too, which ``sock_connect`` alone leaves unbounded (httpx counts
+        # it in its connect timeout); requests never wait for the pool, the semaphore sees to that.
         self._timeout = aiohttp.ClientTimeout(
-            total=None, sock_connect=timeout.connect, sock_read=timeout.read
+            total=None, connect=timeout.connect, sock_connect=timeout.connect, sock_read=timeout.read
         )
         self._session: aiohttp.ClientSession | None = None
         self._closed = False
-        self._proxies: dict[tuple, tuple[yarl.URL | None, dict[str, str] | None]] = {}
+        # Looked up once: aiohttp trusting the environment would look it up for every request.
+        self._proxy: yarl.URL | None = None
+        self._proxy_headers: dict[str, str] | None = None
+        self.proxy_problem: str | None = None
+        try:
+            self._proxy, self._proxy_headers = _environment_proxy(site_url)
+        except ValueError as exc:
+            self.proxy_problem = str(exc)
 
     def _open(self) -> aiohttp.ClientSession:
         # Made on first use, inside the event loop that will run it.
@@ -334,7 +352,7 @@ class _Connections:
                 # No cookies, for the reason _Stateless gives.
                 cookie_jar=aiohttp.DummyCookieJar(),
                 # aiohttp trusting the environment would look its proxy up on a worker thread for every
-                # request, which tripled the client's CPU: the proxy is looked up once (_proxy_for).
+                # request, which tripled the client's CPU: the proxy is looked up once, in __init__.
                 trust_env=False,
             )
         return self._session
@@ -343,39 +361,56 @@ class _Connections:
         async with self._slots:
             if self._closed:
                 raise RuntimeError("the Luminate client is closed")
-            proxy, proxy_headers = self._proxy_for(url)
             try:
                 async with self._open().post(
                     url,
                     data=body,
                     headers=_HEADERS,
                     allow_redirects=False,
-                    proxy=proxy,
-                    proxy_headers=proxy_headers,
+                    proxy=self._proxy,
+                    proxy_headers=self._proxy_headers,
                 ) as response:
                     return response.status, await response.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 raise _as_httpx_error(exc) from exc
 
-    def _proxy_for(self, url: yarl.URL) -> tuple[yarl.URL | None, dict[str, str] | None]:
-        """The environment's proxy for ``url``'s host, as aiohttp's ``trust_env`` would pick it, looked up
-        once per host."""
-        key = (url.scheme, url.host, url.port)
-        found = self._proxies.get(key)
-        if found is None:
-            try:
-                proxy, auth = aiohttp.helpers.get_env_proxy_for_url(url)
-            except LookupError:
-                found = (None, None)
-            else:
-                found = (proxy, {"Proxy-Authorization": auth.encode()} if auth else None)
-            self._proxies[key] = found
-        return found
-
     async def aclose(self) -> None:
         self._closed = True
         if self._session is not None:
             await self._session.close()
+
+
+def _environment_proxy(url: yarl.URL) -> tuple[yarl.URL | None, dict[str, str] | None]:
+    """The proxy the environment names for ``url``, read as httpx (the synchronous client) reads it:
+    ``HTTPS_PROXY`` or ``HTTP_PROXY`` by the URL's scheme, else ``ALL_PROXY``; none when ``NO_PROXY``
+    covers the host. Returns the proxy without its user and password, and the header that carries them.
+
+    Raises:
+        ValueError: the setting is not a URL, or names a proxy aiohttp cannot reach (not ``http://``);
+            the message names the variable but never its value, which may hold a password.
+    """
+    proxies = urllib.request.getproxies_environment()
+    if url.host and urllib.request.proxy_bypass_environment(url.host, proxies):
+        return None, None
+    name = url.scheme if proxies.get(url.scheme) else "all"
+    value = proxies.get(name)
+    if not value:
+        return None, None
+    variable = f"{name.upper()}_PROXY"
+    try:
+        proxy = yarl.URL(value if "://" in value else f"http://{value}")
+    except ValueError:
+        raise ValueError(f"The proxy in the environment variable {variable} is not a URL.") from None
+    if proxy.scheme != "http" or not proxy.host:
+        raise ValueError(
+            f"The proxy in the environment variable {variable} is not an http:// proxy with a host: the "
+            "constituent reads can only go through an http:// proxy (an HTTPS site's traffic stays "
+            "encrypted through it)."
+        )
+    if proxy.user is None:
+        return proxy, None
+    credentials = aiohttp.BasicAuth(proxy.user, proxy.password or "")
+    return proxy.with_user(None), {"Proxy-Authorization": credentials.encode()}
 
 
 @functools.cache

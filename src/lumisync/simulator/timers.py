@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import heapq
 import itertools
+import os
 import threading
 import time
 
@@ -28,11 +29,20 @@ async def sleep_until(deadline: float) -> None:
     """Wait until ``time.monotonic()`` (the clock of asyncio's loops) reaches ``deadline``."""
     loop = asyncio.get_running_loop()
     woken = loop.create_future()
+    entry = (deadline, next(_order), loop, woken)
     with _condition:
         _start()
-        heapq.heappush(_deadlines, (deadline, next(_order), loop, woken))
+        heapq.heappush(_deadlines, entry)
         _condition.notify()
-    await woken
+    try:
+        await woken
+    except asyncio.CancelledError:
+        # Dropped at once, so that a cancelled sleeper holds on to neither its loop nor memory until its
+        # deadline (a request whose client went away, say, with a long latency set).
+        with _condition, contextlib.suppress(ValueError):
+            _deadlines.remove(entry)
+            heapq.heapify(_deadlines)
+        raise
 
 
 def _start() -> None:
@@ -57,6 +67,18 @@ def _wake_at_deadlines() -> None:
             # A loop closed while its sleeper waited refuses the call: nobody is left to wake.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_wake, woken)
+
+
+def _forget_after_fork() -> None:
+    # A forked child has none of its parent's threads, and a lock held by one of them stays held in the
+    # child: it starts its own timer thread with fresh state on its first sleep.
+    global _condition, _deadlines, _thread
+    _condition = threading.Condition()
+    _deadlines = []
+    _thread = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 def _wake(woken: asyncio.Future) -> None:

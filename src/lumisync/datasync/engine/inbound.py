@@ -630,7 +630,9 @@ class _Reader:
                     self._arrived(result)
         except Exception as exc:
             # A run-level error (or a bug): every chunk waiting for its reads fails with it, and so does
-            # every chunk handed over later.
+            # every chunk handed over later. That includes a chunk whose own reads had all come back
+            # while the next chunk's failed: the run stops either way, and that chunk is applied when the
+            # run is resumed.
             self._failure = exc
             for chunk in list(self._chunks):
                 chunk.fail(exc)
