@@ -706,7 +706,7 @@ class _Reader:
 class _ChunkRead:
     """One chunk's items on their way through the reader, and the future its caller waits on."""
 
-    def __init__(self, items: list[Fetched], map_reply):
+    def __init__(self, items: list[Fetched], map_reply: Callable[[Fetched, dict, Any], None]):
         self.items = items
         self.left = 0
         self.future: Future = Future()
