@@ -55,7 +55,7 @@ class _NoCookies(httpx.Cookies):
 
 
 class _Stateless:
-    """Mixed into httpx's client so that they keep no cookies: every call carries its credentials and
+    """Mixed into httpx's client so that it keeps no cookies: every call carries its credentials and
     Luminate keeps no login state between calls (luminate-api.md, Credentials), so a session cookie would
     only let a later call authenticate by the session instead of by what it sends. Reading each response's
     cookies was also about 7% of the client's CPU per request."""

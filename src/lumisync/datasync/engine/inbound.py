@@ -579,7 +579,7 @@ class _Reader:
         )
         self.thread.start()
         self._client: AsyncLuminateClient | None = None
-        self._feed: asyncio.Queue[Fetched] | None = None
+        self._feed: asyncio.Queue[str] | None = None
         self._stream: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         # The items sent for reading, by constituent ID, with the chunk each belongs to.
