@@ -34,8 +34,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -44,6 +42,7 @@ from lumisync.accounts.models import Organization
 from lumisync.core import bulk as bulk_rows
 from lumisync.messaging import services as outbox
 from lumisync.messaging.models import Message
+from lumisync.subscribers.emails import normalize_email
 from lumisync.subscribers.fields import PROFILE_FIELDS
 
 # The CSV export lives in history.py; named here too so that callers find every service in one place.
@@ -907,24 +906,6 @@ def _clean_profile_value(profile: Profile, name: str, raw: Any) -> Any:
             raise ProfileFieldError(f"{where}: email {raw!r} is not a valid email address.") from None
     if name == "constituent_id" and not value:
         return None
-    return value
-
-
-def normalize_email(raw: str) -> str:
-    """Strip ``raw`` and lowercase its domain (the local part may be case-sensitive); "" stays "".
-
-    Raises:
-        ValueError: a non-empty value that is not an email address; the message quotes it.
-    """
-    value = (raw or "").strip()
-    if not value:
-        return ""
-    local, _, domain = value.rpartition("@")
-    value = f"{local}@{domain.lower()}"
-    try:
-        validate_email(value)
-    except ValidationError:
-        raise ValueError(f"{raw!r} is not a valid email address.") from None
     return value
 
 

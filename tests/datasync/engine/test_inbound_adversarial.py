@@ -4,13 +4,15 @@ asserts what policy.md says must happen, and that nothing is lost."""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
 from engine_testing import add, called_ids, category, change, publish, publish_rows, rows, sync, welcomes
 
-from lumisync.datasync.engine import inbound
+from lumisync.datasync.engine import inbound, mapping
 from lumisync.datasync.models import FieldMapping, Integration, LinkSnapshot, SyncRecord, SyncRun
 from lumisync.messaging.models import Message
 from lumisync.subscribers import services
@@ -204,6 +206,79 @@ def test_odd_values_are_reported_per_record_and_never_stop_the_run(make_integrat
     assert (linked("7004").first_name, linked("7004").last_name) == ("李小龍 🌊", "O'Brien-Ğ")
     assert found["7006"].category == "Created"
     all_fields_fit()
+
+
+class CountingPool(ProcessPoolExecutor):
+    """A real worker-process pool that counts the batches handed to it."""
+
+    submitted = 0
+
+    def submit(self, *args, **kwargs):
+        CountingPool.submitted += 1
+        return super().submit(*args, **kwargs)
+
+
+@pytest.mark.parametrize("worker", [False, True], ids=["in-process", "worker-process"])
+def test_file_mode_values_read_in_a_worker_process_give_the_same_outcomes(
+    make_integration, simulator, small_chunks, monkeypatch, caplog, worker
+):
+    integration = file_mode(make_integration("conservative"))
+    monkeypatch.setattr(inbound, "PROCESS_MIN_CHUNKS", 1 if worker else 10**9)
+    monkeypatch.setattr(inbound, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(CountingPool, "submitted", 0)
+    good = {"MODIFY_DATE": "2026-11-26 08:00:00", "SMS_OPT_IN": "true", "FIRST_NAME": "Ann"}
+    publish_rows(
+        simulator,
+        [
+            {**good, "CONS_ID": "7101", "PRIMARY_EMAIL": "Ann@EXAMPLE.org", "MOBILE_PHONE": "(202) 555-0190"},
+            {**good, "CONS_ID": "7102", "PRIMARY_EMAIL": "uk@example.org", "MOBILE_PHONE": "+44 7400 123458"},
+            {**good, "CONS_ID": "7103", "PRIMARY_EMAIL": "fixed@example.org", "MOBILE_PHONE": "+44 20 7946 0958"},
+            {**good, "CONS_ID": "7104", "PRIMARY_EMAIL": "not-an-address", "MOBILE_PHONE": "2025550191"},
+            {**good, "CONS_ID": "7105", "PRIMARY_EMAIL": "no@example.org", "MOBILE_PHONE": "2025550192",
+             "SMS_OPT_IN": "false"},
+        ],
+        FILE_HEADINGS,
+    )  # fmt: skip
+
+    run = sync(integration)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.error
+    assert CountingPool.submitted == (3 if worker else 0), "one batch per chunk of two"
+    assert "worker process" not in caplog.text, "the worker never stopped"
+    found = rows(run)
+    assert {cons_id: row.category for cons_id, row in found.items()} == {
+        "7101": "Created",
+        "7102": "Created",
+        "7103": "No Import",
+        "7104": "No Import",
+        "7105": "No Import",
+    }
+    assert (linked("7101").phone_number, linked("7101").email) == ("+12025550190", "Ann@example.org")
+    assert linked("7102").phone_number == "+447400123458"
+    assert "+44 20 7946 0958" in found["7103"].reason and "fixed line" in found["7103"].reason
+    assert "'not-an-address'" in found["7104"].reason and "email" in found["7104"].reason
+    assert all(row.source == SyncRecord.Source.FILE for row in found.values())
+    assert welcomes() == 2
+
+
+def test_a_lost_worker_process_leaves_the_values_read_in_the_engine(caplog):
+    reader = inbound._FileValueReader("US", in_process=False)
+    values = [
+        mapping.Values(cons_id=str(n), fields=dict.fromkeys(PROFILE_FIELDS, ""), phone_raw=f"20255502{n:02d}",
+                       opted_in=True)
+        for n in range(3)
+    ]  # fmt: skip
+    items = [inbound.Fetched(value.cons_id, values=value) for value in values]
+    reader.start(items[:1])()  # the worker is up
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join()
+
+    reader.start(items[1:])()
+    reader.close()
+
+    assert [item.incoming.phone for item in items] == ["+12025550200", "+12025550201", "+12025550202"]
+    assert "worker process reading file values stopped" in caplog.text
 
 
 @BOTH

@@ -16,9 +16,11 @@ import dataclasses
 import itertools
 import logging
 import math
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -74,6 +76,8 @@ from lumisync.subscribers.models import Channel, Profile, ProfileStatus, Subscri
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500
+# From this many chunks, file-mode values are read in a worker process (starting one costs about a second).
+PROCESS_MIN_CHUNKS = 10
 # A report row's profile status, as ``get_status_display`` words it without rebuilding its table each row.
 _STATUS_LABELS = {value: str(label) for value, label in ProfileStatus.choices}
 RECONCILE_EVERY = timedelta(days=7)
@@ -138,6 +142,8 @@ class Fetched:
     donations: list[dict[str, str]] = field(default_factory=list)
     # The file's modify time, for the policy's row 13 when getUser does not report one.
     modified_at: datetime | None = None
+    # File mode: the row's values, read into ``incoming`` when the chunk is worked on.
+    values: mapping.Values | None = None
 
 
 # --- entry point -----------------------------------------------------------------------------------------
@@ -410,15 +416,15 @@ def _merge(item: Fetched, repeat: Fetched) -> None:
     says otherwise), so that the last change of the night is the one applied."""
     item.donations.extend(repeat.donations)
     # A file-mode item keeps its modify time in its values only (the chunk's JSON stores it there).
-    mine = item.incoming.modified_at if item.incoming is not None else item.modified_at
-    theirs = repeat.incoming.modified_at if repeat.incoming is not None else repeat.modified_at
-    if repeat.incoming is not None and (mine is None or theirs is None or theirs >= mine):
-        item.incoming = repeat.incoming
+    mine = item.values.modified_at if item.values is not None else item.modified_at
+    theirs = repeat.values.modified_at if repeat.values is not None else repeat.modified_at
+    if repeat.values is not None and (mine is None or theirs is None or theirs >= mine):
+        item.values = repeat.values
         item.source = repeat.source
     if theirs is not None and (mine is None or theirs > mine):
         item.modified_at = theirs
-        if item.incoming is not None and item.incoming.modified_at is not None:
-            item.incoming = dataclasses.replace(item.incoming, modified_at=theirs)
+        if item.values is not None and item.values.modified_at is not None:
+            item.values = dataclasses.replace(item.values, modified_at=theirs)
 
 
 def _prepare_from(context, run, options, readers, files) -> None:
@@ -440,7 +446,7 @@ def _prepare_from(context, run, options, readers, files) -> None:
             if item is None:
                 item = Fetched(cons_id, modified_at=row.modify_time)
                 if file_mode:
-                    item.incoming = mapping.from_file(context.plan, row)
+                    item.values = mapping.values_from_file(context.plan, row)
                     item.source = SyncRecord.Source.FILE
                 if donation is not None:
                     item.donations.append(donation)
@@ -448,7 +454,7 @@ def _prepare_from(context, run, options, readers, files) -> None:
                 continue
             repeat = Fetched(cons_id, donations=[donation] if donation else [], modified_at=row.modify_time)
             if file_mode:
-                repeat.incoming = mapping.from_file(context.plan, row)
+                repeat.values = mapping.values_from_file(context.plan, row)
                 repeat.source = SyncRecord.Source.FILE
             _merge(item, repeat)
     # A preview reads what the real run would add as well, and takes nothing over.
@@ -510,22 +516,18 @@ def _due_for_reconciliation(integration: Integration, exclude) -> list[str]:
 
 
 def _item_json(item: Fetched) -> Any:
-    if item.incoming is None and not item.donations and item.modified_at is None:
+    if item.values is None and not item.donations and item.modified_at is None:
         return item.cons_id
     value: dict[str, Any] = {"id": item.cons_id}
-    if item.incoming is None and item.modified_at is not None:
+    if item.values is None and item.modified_at is not None:
         value["modified"] = item.modified_at.isoformat()
-    if item.incoming is not None:
-        incoming = item.incoming
-        value["file"] = {
-            "fields": dict(incoming.fields),
-            "phone_raw": incoming.phone_raw,
-            "phone": incoming.phone,
-            "zone": incoming.phone_zone,
-            "phone_problem": incoming.phone_problem,
-            "email_problem": incoming.email_problem,
-            "opted_in": incoming.opted_in,
-            "modified_at": incoming.modified_at.isoformat() if incoming.modified_at else None,
+    if item.values is not None:
+        values = item.values
+        value["values"] = {
+            "fields": values.fields,
+            "phone_raw": values.phone_raw,
+            "opted_in": values.opted_in,
+            "modified_at": values.modified_at.isoformat() if values.modified_at else None,
         }
     if item.donations:
         value["donations"] = item.donations
@@ -541,19 +543,28 @@ def _item_from_json(value: Any) -> Fetched:
         donations=value.get("donations", []),
         modified_at=datetime.fromisoformat(modified) if modified else None,
     )
-    data = value.get("file")
+    data = value.get("values")
     if data is not None:
-        item.incoming = Incoming(
+        item.values = mapping.Values(
             cons_id=item.cons_id,
             fields=data["fields"],
             phone_raw=data["phone_raw"],
-            phone=data["phone"],
-            phone_problem=data["phone_problem"],
             opted_in=data["opted_in"],
             modified_at=datetime.fromisoformat(data["modified_at"]) if data["modified_at"] else None,
-            # Absent from chunks prepared before these fields existed (a run resumed across an upgrade).
-            email_problem=data.get("email_problem"),
-            phone_zone=data.get("zone"),
+        )
+        item.source = SyncRecord.Source.FILE
+    elif (read := value.get("file")) is not None:
+        # A chunk prepared before file-mode values were kept unread (a run resumed across an upgrade).
+        item.incoming = Incoming(
+            cons_id=item.cons_id,
+            fields=read["fields"],
+            phone_raw=read["phone_raw"],
+            phone=read["phone"],
+            phone_problem=read["phone_problem"],
+            opted_in=read["opted_in"],
+            modified_at=datetime.fromisoformat(read["modified_at"]) if read["modified_at"] else None,
+            email_problem=read.get("email_problem"),
+            phone_zone=read.get("zone"),
         )
         item.source = SyncRecord.Source.FILE
     return item
@@ -571,8 +582,9 @@ class _Reader:
     work, is done on the caller's thread, so a reply never waits for the loop to map others.
     """
 
-    def __init__(self, context: SyncContext):
+    def __init__(self, context: SyncContext, *, chunks: int):
         self.context = context
+        self.file_values = _FileValueReader(context.plan.region, in_process=chunks < PROCESS_MIN_CHUNKS)
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
             target=self.loop.run_forever, name="lumisync-inbound-reader", daemon=True
@@ -596,12 +608,13 @@ class _Reader:
 
     def read(self, items: list[Fetched]) -> _ChunkRead:
         """Start reading every item still without values; the chunk's :meth:`_ChunkRead.result` waits."""
-        chunk = _ChunkRead(items, self._map)
+        from_file = [item for item in items if item.values is not None]
+        chunk = _ChunkRead(items, self._map, self.file_values.start(from_file) if from_file else None)
         self.loop.call_soon_threadsafe(self._add, chunk)
         return chunk
 
     def _add(self, chunk: _ChunkRead) -> None:
-        wanted = [item for item in chunk.items if item.incoming is None]
+        wanted = [item for item in chunk.items if item.incoming is None and item.values is None]
         if not wanted:
             chunk.finish()
             return
@@ -701,18 +714,74 @@ class _Reader:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=30)
         self.loop.close()
+        self.file_values.close()
+
+
+class _FileValueReader:
+    """Reads file-mode values into records (:func:`mapping.read_all`). With enough of them it does so in a
+    worker process, a chunk ahead, so that parsing the next chunk's numbers and addresses (most of a file-mode
+    record's mapping) overlaps writing this one; otherwise, or if the worker is lost, in this process."""
+
+    def __init__(self, region: str, *, in_process: bool):
+        self.region = region
+        # Started on the first chunk; spawned rather than forked, as this process runs threads.
+        self._pool = (
+            None
+            if in_process
+            else ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        )
+
+    def start(self, items: list[Fetched]) -> Callable[[], None]:
+        """Start reading ``items``' values; the function returned gives each item its record, waiting if need be."""
+        values = [item.values for item in items]
+        future = None
+        if self._pool is not None:
+            try:
+                future = self._pool.submit(mapping.read_all, values, self.region)
+            except BrokenProcessPool:
+                self._lost()
+
+        def finish() -> None:
+            for item, incoming in zip(items, self._result(future, values), strict=True):
+                item.incoming = incoming
+
+        return finish
+
+    def _result(self, future: Future | None, values: list[mapping.Values]) -> list[Incoming]:
+        if future is not None:
+            try:
+                return future.result()
+            except BrokenProcessPool:
+                self._lost()
+        return mapping.read_all(values, self.region)
+
+    def _lost(self) -> None:
+        if self._pool is not None:
+            log.warning("The worker process reading file values stopped; they are read in this process.")
+            self.close()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
 
 
 class _ChunkRead:
     """One chunk's items on their way through the reader, and the future its caller waits on."""
 
-    def __init__(self, items: list[Fetched], map_reply: Callable[[Fetched, dict, Any], None]):
+    def __init__(
+        self,
+        items: list[Fetched],
+        map_reply: Callable[[Fetched, dict, Any], None],
+        finish_file_values: Callable[[], None] | None,
+    ):
         self.items = items
         self.left = 0
         self.future: Future = Future()
         # The records read, with their centers, mapped by the caller once all have come.
         self.replies: list[tuple[Fetched, dict, Any]] = []
         self._map_reply = map_reply
+        self._finish_file_values = finish_file_values
 
     def result(self) -> list[Fetched]:
         """The chunk's items, every one read and mapped (or with its error); waits for the reads."""
@@ -720,6 +789,9 @@ class _ChunkRead:
         for item, record, centers in self.replies:
             self._map_reply(item, record, centers)
         self.replies.clear()
+        if self._finish_file_values is not None:
+            self._finish_file_values()
+            self._finish_file_values = None
         return items
 
     def finish(self) -> None:
@@ -733,7 +805,7 @@ class _ChunkRead:
 
 def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) -> None:
     chunks = list(run.chunks.filter(done=False).order_by("position").values_list("pk", flat=True))
-    reader = _Reader(context) if chunks else None
+    reader = _Reader(context, chunks=len(chunks)) if chunks else None
     foreseen = _Foreseen(run) if run.dry_run else None
     reads: dict[int, _ChunkRead] = {}
 

@@ -1,4 +1,10 @@
-"""From a Luminate record (API or file row) to the policy's :class:`Incoming`, by the field mappings."""
+"""From a Luminate record (API or file row) to the policy's :class:`Incoming`, by the field mappings.
+
+In two steps: the mappings pick a record's :class:`Values` (plain texts), and :func:`read` turns them into
+an :class:`Incoming` (the mobile number parsed, the email checked). Reading is most of the cost and needs
+nothing but the values and the region, so file mode keeps the values in its chunks and reads them later,
+possibly in another process (this module imports no Django models, for that).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +15,8 @@ from typing import Any
 
 from lumisync.datasync.engine.policy import PROFILE_FIELDS, Incoming, quoted
 from lumisync.luminate.files import Row, column_key
+from lumisync.subscribers.emails import normalize_email
 from lumisync.subscribers.phones import InvalidPhoneNumber, Mobile, NotAMobileNumber, read_mobile
-from lumisync.subscribers.services import normalize_email
 
 _TRUE = frozenset({"true", "t", "yes", "y", "1"})
 
@@ -89,43 +95,72 @@ def constituent_id(raw: str) -> str:
     return value
 
 
-def _incoming(plan: MappingPlan, cons_id: str, get, modified_at: datetime | None, centers) -> Incoming:
+@dataclass(frozen=True)
+class Values:
+    """A record's mapped values as Luminate wrote them: each profile field's text (email included), the raw
+    mobile number and the opt-in."""
+
+    cons_id: str
+    fields: dict[str, str]
+    phone_raw: str
+    opted_in: bool
+    modified_at: datetime | None = None
+
+
+def _values(plan: MappingPlan, cons_id: str, get, modified_at: datetime | None) -> Values:
     fields = {column.attribute: _text(get(column)) for column in plan.profile}
     for name in PROFILE_FIELDS:
         fields.setdefault(name, "")
-    fields["email"], email_problem = _email(fields["email"])
-    phone_raw = _text(get(plan.phone))
-    mobile, problem = _phone(phone_raw, plan.region)
-    return Incoming(
+    return Values(
         cons_id=constituent_id(cons_id),
         fields=fields,
-        phone_raw=phone_raw,
+        phone_raw=_text(get(plan.phone)),
+        opted_in=_boolean(get(plan.opt_in)),
+        modified_at=modified_at,
+    )
+
+
+def read(values: Values, region: str, centers: Iterable[str] = ()) -> Incoming:
+    """``values`` as the policy sees them: the mobile number in E.164 for ``region`` and the email in its
+    one form, or why either is unusable."""
+    fields = dict(values.fields)
+    fields["email"], email_problem = _email(fields["email"])
+    mobile, problem = _phone(values.phone_raw, region)
+    return Incoming(
+        cons_id=values.cons_id,
+        fields=fields,
+        phone_raw=values.phone_raw,
         phone=mobile.e164 if mobile else None,
         phone_zone=mobile.zone if mobile else None,
         phone_problem=problem,
-        opted_in=_boolean(get(plan.opt_in)),
+        opted_in=values.opted_in,
         centers=frozenset(centers),
-        modified_at=modified_at,
+        modified_at=values.modified_at,
         email_problem=email_problem,
     )
+
+
+def read_all(values: Iterable[Values], region: str) -> list[Incoming]:
+    """:func:`read` for many records: the unit of work handed to a worker process."""
+    return [read(one, region) for one in values]
 
 
 def from_api(plan: MappingPlan, record: Mapping[str, Any], centers: Iterable[str] = ()) -> Incoming:
     """A getUser record (the client's flat dict) as the policy sees it."""
     modified = record.get("modify_time")
-    return _incoming(
+    values = _values(
         plan,
         _text(record.get("cons_id")),
         lambda column: record.get(column.api_name),
         modified if isinstance(modified, datetime) else None,
-        centers,
     )
+    return read(values, plan.region, centers)
 
 
-def from_file(plan: MappingPlan, row: Row) -> Incoming:
-    """A changed-records row as the policy sees it (file mode: no getUser)."""
+def values_from_file(plan: MappingPlan, row: Row) -> Values:
+    """A changed-records row's values (file mode: no getUser), still to be :func:`read`."""
 
     def get(column: Column) -> str:
         return row.get(column_key(column.csv_heading)) if column.csv_heading else ""
 
-    return _incoming(plan, row.cons_id, get, row.modify_time, ())
+    return _values(plan, row.cons_id, get, row.modify_time)
