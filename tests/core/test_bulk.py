@@ -8,6 +8,7 @@ from django.db.models.signals import post_init
 from django.utils import timezone
 
 from lumisync.core import bulk
+from lumisync.datasync.models import SyncRun
 from lumisync.messaging.models import Message, ProviderAccount
 from lumisync.subscribers.models import Campaign, Channel, ConsentEvent, Profile
 
@@ -102,6 +103,20 @@ def test_new_builds_what_the_keyword_constructor_builds(organization, django_ass
         assert built.profile is profile and built.organization is organization
     bulk.create([built])
     assert ConsentEvent.objects.get(pk=built.pk).profile_id == profile.pk
+
+
+def test_new_takes_every_default_the_constructor_takes_and_makes_each_callable_one_afresh():
+    started = timezone.now()
+
+    first, second = (
+        bulk.new(SyncRun, integration_id=1, direction="inbound", started_at=started) for _ in "ab"
+    )
+    expected = SyncRun(integration_id=1, direction="inbound", started_at=started)
+
+    fields = SyncRun._meta.concrete_fields
+    assert [getattr(first, f.attname) for f in fields] == [getattr(expected, f.attname) for f in fields]
+    assert (first.status, first.total, first.counts, first.files) == ("running", 0, {}, [])
+    assert first.counts is not second.counts and first.files is not second.files
 
 
 def test_new_uses_the_constructor_of_a_model_whose_construction_is_listened_to(organization):

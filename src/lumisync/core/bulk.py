@@ -87,32 +87,30 @@ def new(model: type[M], **values: Any) -> M:
         TypeError: a name that is not a field of ``model`` (the message names both).
     """
     plan = _instance_plan(model)
-    args = []
+    state = dict(plan.constants)
+    for attname, default in plan.factories:
+        if attname not in values:
+            state[attname] = default()
     related = []
-    taken = 0
-    for name, attname, default, relation in plan.fields:
-        if relation is not None and name in values:
-            target = values[name]
-            args.append(None if target is None else target.pk)
-            related.append((relation, target))
-            taken += 1
-        elif attname in values:
-            args.append(values[attname])
-            taken += 1
+    for name, value in values.items():
+        relation = plan.relations.get(name)
+        if relation is not None:
+            if relation.attname in values:
+                raise TypeError(
+                    f"bulk.new: a {model.__name__} relation is given both as an object and as a key."
+                )
+            state[relation.attname] = None if value is None else value.pk
+            related.append((relation, value))
+        elif name in plan.attnames_set:
+            state[name] = value
         else:
-            args.append(default())
-    if taken != len(values):
-        known = {name for entry in plan.fields for name in entry[:2]}
-        unknown = ", ".join(sorted(set(values) - known))
-        if not unknown:
-            raise TypeError(f"bulk.new: a {model.__name__} relation is given both as an object and as a key.")
-        raise TypeError(f"bulk.new: {model.__name__} has no field {unknown}.")
+            raise TypeError(f"bulk.new: {model.__name__} has no field {name}.")
     if plan.direct:
         instance = model.__new__(model)
         instance._state = ModelState()
-        instance.__dict__.update(zip(plan.attnames, args, strict=True))
+        instance.__dict__.update(state)
     else:
-        instance = model(*args)
+        instance = model(*[state[attname] for attname in plan.attnames])
     for relation, target in related:
         relation.set_cached_value(instance, target)
     return instance
@@ -120,8 +118,14 @@ def new(model: type[M], **values: Any) -> M:
 
 @dataclass(frozen=True)
 class _InstancePlan:
-    fields: tuple[tuple[str, str, Callable[[], Any], Any], ...]
     attnames: tuple[str, ...]
+    attnames_set: frozenset[str]
+    # Defaults that are the same value every time (a literal, "" or None), by attribute name ...
+    constants: dict[str, Any]
+    # ... and those made afresh for each instance (a callable default: dict, list, a clock).
+    factories: tuple[tuple[str, Callable[[], Any]], ...]
+    # Relations given as objects, by field name.
+    relations: dict[str, Any]
     # Whether an instance can be filled in without its constructor (see :func:`new`).
     direct: bool
 
@@ -129,12 +133,14 @@ class _InstancePlan:
 @functools.cache
 def _instance_plan(model: type[Model]) -> _InstancePlan:
     fields = model._meta.concrete_fields
+    made_afresh = [field for field in fields if field.has_default() and callable(field.default)]
     return _InstancePlan(
-        fields=tuple(
-            (field.name, field.attname, field.get_default, field if field.is_relation else None)
-            for field in fields
-        ),
         attnames=tuple(field.attname for field in fields),
+        attnames_set=frozenset(field.attname for field in fields),
+        # What the field's own get_default() returns each time for these: the same object.
+        constants={field.attname: field.get_default() for field in fields if field not in made_afresh},
+        factories=tuple((field.attname, field.default) for field in made_afresh),
+        relations={field.name: field for field in fields if field.is_relation},
         direct=(
             model.__init__ is Model.__init__
             and not pre_init.has_listeners(model)

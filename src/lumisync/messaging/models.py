@@ -50,7 +50,8 @@ class Message(models.Model):
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     body = models.TextField()
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    # Indexed by the (status, not_before) index, which leads with it.
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     not_before = models.DateTimeField(help_text="Not sent before this time (the recipient's sending window).")
     is_reply = models.BooleanField(
         default=False, help_text="Answers a text the person just sent, so it skips the sending window."

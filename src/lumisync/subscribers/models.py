@@ -99,7 +99,10 @@ class Channel(models.TextChoices):
 
 
 class Profile(models.Model):
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="profiles")
+    # Indexed by the unique constraints and the email index, which all lead with it.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="profiles", db_index=False
+    )
     phone_number = models.CharField(max_length=20, help_text="E.164, e.g. +12025550143.")
     first_name = models.CharField(max_length=100, blank=True)
     last_name = models.CharField(max_length=100, blank=True)
@@ -169,7 +172,10 @@ class ConsentEvent(models.Model):
         PENDING = "pending", "Awaiting confirmation"
         OPT_OUT = "opt_out", "Opted out"
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="consent_events")
+    # Indexed by the (organization, id) index, which leads with it.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="consent_events", db_index=False
+    )
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="consent_events")
     campaign = models.ForeignKey(Campaign, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     opt_in_path = models.ForeignKey(
@@ -198,7 +204,10 @@ class Subscription(models.Model):
         ACTIVE = "active", "Active"
         OPTED_OUT = "opted_out", "Opted-Out"
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="subscriptions")
+    # Indexed by the one-subscription-per-campaign constraint, which leads with it.
+    profile = models.ForeignKey(
+        Profile, on_delete=models.CASCADE, related_name="subscriptions", db_index=False
+    )
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="subscriptions")
     opt_in_path = models.ForeignKey(
         OptInPath, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -1440,12 +1440,14 @@ def _hold_conflicts(context: SyncContext, detail: str, outcomes: list[_Outcome],
     from an earlier run is superseded, whether held again (with today's values) or no longer differing, so
     an Administrator never resolves a stale value."""
     compared = [o.item.cons_id for o in outcomes if o.decision is not None and o.decision.compared_fields]
-    if compared:
-        FieldConflict.objects.filter(
-            integration=context.integration,
-            constituent_id__in=compared,
-            resolution=FieldConflict.Resolution.OPEN,
-        ).update(resolution=FieldConflict.Resolution.SUPERSEDED, resolved_by=detail[:150], resolved_at=now)
+    still_open = FieldConflict.objects.filter(
+        integration=context.integration, resolution=FieldConflict.Resolution.OPEN
+    )
+    # Most integrations hold few conflicts: one cheap question then spares a query naming the whole chunk.
+    if compared and still_open.exists():
+        still_open.filter(constituent_id__in=compared).update(
+            resolution=FieldConflict.Resolution.SUPERSEDED, resolved_by=detail[:150], resolved_at=now
+        )
     FieldConflict.objects.bulk_create(
         [
             FieldConflict(

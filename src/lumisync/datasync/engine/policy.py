@@ -9,6 +9,7 @@ decision in bulk.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,6 +48,15 @@ class Rules:
     conflict_policy: ConflictPolicy = "hold"
     # The longest value the platform keeps per field (and for "constituent_id", the ID itself).
     field_limits: Mapping[str, int] = field(default_factory=dict)
+
+    # Sorted once, as every record is checked against them in this order.
+    @functools.cached_property
+    def required_in_order(self) -> tuple[str, ...]:
+        return tuple(sorted(self.required_fields))
+
+    @functools.cached_property
+    def limits_in_order(self) -> tuple[tuple[str, int], ...]:
+        return tuple(sorted(self.field_limits.items()))
 
 
 @dataclass(frozen=True)
@@ -196,12 +206,11 @@ def _ineligible(rules: Rules, record: Incoming, withdrawn: bool) -> str | None:
         return record.email_problem or "No email address in Luminate (email is required)."
     if rules.sync_type == "conservative" and not record.opted_in and not withdrawn:
         return "Not opted in to SMS in Luminate (Conservative sync)."
-    for name in sorted(rules.required_fields):
+    for name in rules.required_in_order:
         if not record.fields.get(name, "").strip():
             return f"The required field {name!r} is empty in Luminate."
-    values = {**record.fields, "constituent_id": record.cons_id}
-    for name, limit in sorted(rules.field_limits.items()):
-        value = values.get(name, "")
+    for name, limit in rules.limits_in_order:
+        value = record.cons_id if name == "constituent_id" else record.fields.get(name, "")
         if len(value) > limit:
             return (
                 f"The {name} {quoted(value)} is {len(value)} characters long; this platform keeps at most "

@@ -78,7 +78,8 @@ class SyncRecord(models.Model):
         FILE = "file", "Changed-records file"
         PLATFORM = "platform", "This platform"
 
-    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="records")
+    # Indexed by the (run, category) index, which leads with it.
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="records", db_index=False)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     constituent_id = models.CharField(max_length=32, blank=True, db_index=True)
     profile = models.ForeignKey(
@@ -110,7 +111,10 @@ class SyncRecord(models.Model):
 class LinkSnapshot(models.Model):
     """The mapped values and opt-in of a constituent link at its last successful sync (policy.md words)."""
 
-    integration = models.ForeignKey(Integration, on_delete=models.CASCADE, related_name="snapshots")
+    # Indexed by the one-snapshot-per-link constraint, which leads with it.
+    integration = models.ForeignKey(
+        Integration, on_delete=models.CASCADE, related_name="snapshots", db_index=False
+    )
     constituent_id = models.CharField(max_length=32)
     profile = models.ForeignKey(
         Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="link_snapshots"
@@ -139,7 +143,8 @@ class LinkSnapshot(models.Model):
 class InboundChunk(models.Model):
     """A checkpointed slice of an inbound run: a list of constituent IDs, done or not."""
 
-    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="chunks")
+    # Indexed by the one-chunk-per-position constraint, which leads with it.
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="chunks", db_index=False)
     position = models.PositiveIntegerField()
     constituent_ids = models.JSONField()
     done = models.BooleanField(default=False)
