@@ -278,7 +278,27 @@ def test_a_lost_worker_process_leaves_the_values_read_in_the_engine(caplog):
     reader.close()
 
     assert [item.incoming.phone for item in items] == ["+12025550200", "+12025550201", "+12025550202"]
-    assert "worker process reading file values stopped" in caplog.text
+    assert "worker process reading file values is lost (BrokenProcessPool" in caplog.text
+
+
+def _read_in_a_daemonic_process(results) -> None:
+    reader = inbound._FileValueReader("US", in_process=False)
+    value = mapping.Values("1", dict.fromkeys(PROFILE_FIELDS, ""), "2025550210", True)
+    item = inbound.Fetched("1", values=value)
+    reader.start([item])()
+    results.put(item.incoming.phone)
+
+
+def test_values_are_read_in_the_engine_where_no_worker_process_can_start():
+    """A daemonic process (a worker of some process pool) may not start children of its own."""
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    daemon = context.Process(target=_read_in_a_daemonic_process, args=(results,), daemon=True)
+    daemon.start()
+    daemon.join(timeout=60)
+
+    assert daemon.exitcode == 0
+    assert results.get(timeout=5) == "+12025550210"
 
 
 @BOTH

@@ -20,7 +20,6 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -738,8 +737,8 @@ class _FileValueReader:
         if self._pool is not None:
             try:
                 future = self._pool.submit(mapping.read_all, values, self.region)
-            except BrokenProcessPool:
-                self._lost()
+            except Exception as exc:  # the worker is only for speed: this process reads them as well
+                self._lost(exc)
 
         def finish() -> None:
             for item, incoming in zip(items, self._result(future, values), strict=True):
@@ -751,13 +750,19 @@ class _FileValueReader:
         if future is not None:
             try:
                 return future.result()
-            except BrokenProcessPool:
-                self._lost()
+            except Exception as exc:
+                # Lost (killed, out of memory) or unable to start (say, inside a daemonic process). A fault
+                # in reading itself would be raised again just below, in this process.
+                self._lost(exc)
         return mapping.read_all(values, self.region)
 
-    def _lost(self) -> None:
+    def _lost(self, exc: Exception) -> None:
         if self._pool is not None:
-            log.warning("The worker process reading file values stopped; they are read in this process.")
+            log.warning(
+                "The worker process reading file values is lost (%s: %s); they are read in this process.",
+                type(exc).__name__,
+                exc,
+            )
             self.close()
 
     def close(self) -> None:
