@@ -8,7 +8,9 @@ from django.db.models.signals import post_init
 from django.utils import timezone
 
 from lumisync.core import bulk
-from lumisync.datasync.models import SyncRun
+from lumisync.datasync.engine.inbound import REPORT_COLUMNS
+from lumisync.datasync.models import SyncRecord, SyncRun
+from lumisync.datasync.services import Actor, create_integration
 from lumisync.messaging.models import Message, ProviderAccount
 from lumisync.subscribers.models import Campaign, Channel, ConsentEvent, Profile
 
@@ -156,3 +158,21 @@ def test_insert_writes_every_row_in_batches_and_updates_on_a_unique_key(organiza
     stored = dict(Campaign.objects.filter(organization=organization).values_list("name", "description"))
     assert stored == {name: f"about {name}" for name in ("A", "B", "Kept", "C", "D")}
     assert Campaign.objects.get(name="Kept").pk == kept.pk
+
+
+def test_json_columns_read_back_as_the_orm_writes_them(organization):
+    run = SyncRun.objects.create(
+        integration=create_integration(organization, Actor("test")),
+        direction="inbound",
+        started_at=timezone.now(),
+    )
+    changes = {"first_name": ["Zoë", "李小龍 🌊"], "email": ["", 'a"b\\c@example.org'], "count": [None, 3]}
+    by_orm = SyncRecord.objects.create(run=run, direction="inbound", category="Updated", changes=changes)
+    row = dict.fromkeys(REPORT_COLUMNS, "") | {"run": run.pk, "profile": None, "moved_from_profile": None}
+    row |= {"category": "Created", "changes": changes, "created_at": timezone.now()}
+
+    bulk.insert(SyncRecord, REPORT_COLUMNS, [[row[column] for column in REPORT_COLUMNS]])
+
+    by_bulk = SyncRecord.objects.get(run=run, category="Created")
+    assert by_bulk.changes == by_orm.changes == changes
+    assert SyncRecord.objects.filter(run=run, changes__first_name__1="李小龍 🌊").count() == 2
