@@ -243,7 +243,7 @@ def test_file_mode_values_read_in_a_worker_process_give_the_same_outcomes(
     run = sync(integration)
 
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
-    assert CountingPool.submitted == (3 if worker else 0), "one batch per chunk of two"
+    assert CountingPool.submitted == (1 + 3 if worker else 0), "its start, then one batch per chunk of two"
     assert "worker process" not in caplog.text, "the worker never stopped"
     found = rows(run)
     assert {cons_id: row.category for cons_id, row in found.items()} == {
@@ -262,7 +262,8 @@ def test_file_mode_values_read_in_a_worker_process_give_the_same_outcomes(
 
 
 def test_a_lost_worker_process_leaves_the_values_read_in_the_engine(caplog):
-    reader = inbound._FileValueReader("US", in_process=False)
+    reader = inbound._FileValueReader("US")
+    reader.use_worker()
     values = [
         mapping.Values(cons_id=str(n), fields=dict.fromkeys(PROFILE_FIELDS, ""), phone_raw=f"20255502{n:02d}",
                        opted_in=True)
@@ -282,7 +283,8 @@ def test_a_lost_worker_process_leaves_the_values_read_in_the_engine(caplog):
 
 
 def _read_in_a_daemonic_process(results) -> None:
-    reader = inbound._FileValueReader("US", in_process=False)
+    reader = inbound._FileValueReader("US")
+    reader.use_worker()
     value = mapping.Values("1", dict.fromkeys(PROFILE_FIELDS, ""), "2025550210", True)
     item = inbound.Fetched("1", values=value)
     reader.start([item])()

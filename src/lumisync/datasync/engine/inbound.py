@@ -169,14 +169,17 @@ def run_inbound(integration: Integration, options: InboundOptions = InboundOptio
         elif run.status == SyncRun.Status.PAUSED:
             SyncRun.objects.filter(pk=run.pk).update(status=SyncRun.Status.RUNNING)
             run.status = SyncRun.Status.RUNNING
+        file_values = _FileValueReader(context.plan.region)
         try:
             if not run.files:
                 # Not prepared, or killed while preparing: whatever chunks it wrote are incomplete.
                 run.chunks.all().delete()
-                _prepare(context, run, options)
-            _work(context, run, options, lease)
+                _prepare(context, run, options, file_values)
+            _work(context, run, options, lease, file_values)
         except (RunLevelError, InboundFailed, ChangedFileError) as exc:
             fail_run(run, str(exc))
+        finally:
+            file_values.close()
         return SyncRun.objects.get(pk=run.pk)
 
 
@@ -240,7 +243,9 @@ class _ProcessedFiles:
         raise AssertionError("files are remembered in the run's preparing transaction")
 
 
-def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> None:
+def _prepare(
+    context: SyncContext, run: SyncRun, options: InboundOptions, file_values: _FileValueReader
+) -> None:
     integration = context.integration
     if options.only_ids:
         writer = _ChunkWriter(run)
@@ -251,7 +256,7 @@ def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> Non
     if options.files:
         readers = [integration_services.open_changed_file(integration, path) for path in options.files]
         fetched_files = [(path.name, path.stat().st_size, "") for path in options.files]
-        _prepare_from(context, run, options, readers, fetched_files)
+        _prepare_from(context, run, options, readers, fetched_files, file_values)
         return
     source = integration_services.file_source(integration)
     with fetch_changed_files(
@@ -271,7 +276,12 @@ def _prepare(context: SyncContext, run: SyncRun, options: InboundOptions) -> Non
             for item in result.files
         ]
         _prepare_from(
-            context, run, options, readers, [(item.name, item.size, item.sha256) for item in result.files]
+            context,
+            run,
+            options,
+            readers,
+            [(item.name, item.size, item.sha256) for item in result.files],
+            file_values,
         )
 
 
@@ -426,7 +436,7 @@ def _merge(item: Fetched, repeat: Fetched) -> None:
             item.values = dataclasses.replace(item.values, modified_at=theirs)
 
 
-def _prepare_from(context, run, options, readers, files) -> None:
+def _prepare_from(context, run, options, readers, files, file_values: _FileValueReader) -> None:
     # The file carries no centers, so with centers configured every record is read through the API.
     file_mode = (
         context.integration.take_values_from_file
@@ -450,6 +460,9 @@ def _prepare_from(context, run, options, readers, files) -> None:
                 if donation is not None:
                     item.donations.append(donation)
                 writer.add(item)
+                if file_mode and writer.position >= PROCESS_MIN_CHUNKS:
+                    # Enough to be worth a worker process: it starts while the rest of the file is read.
+                    file_values.use_worker()
                 continue
             repeat = Fetched(cons_id, donations=[donation] if donation else [], modified_at=row.modify_time)
             if file_mode:
@@ -581,9 +594,10 @@ class _Reader:
     work, is done on the caller's thread, so a reply never waits for the loop to map others.
     """
 
-    def __init__(self, context: SyncContext, *, chunks: int):
+    def __init__(self, context: SyncContext, file_values: _FileValueReader, *, chunks: int):
         self.context = context
-        self.file_values = _FileValueReader(context.plan.region, in_process=chunks < PROCESS_MIN_CHUNKS)
+        self.file_values = file_values
+        self._chunks_to_read = chunks
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(
             target=self.loop.run_forever, name="lumisync-inbound-reader", daemon=True
@@ -608,6 +622,8 @@ class _Reader:
     def read(self, items: list[Fetched]) -> _ChunkRead:
         """Start reading every item still without values; the chunk's :meth:`_ChunkRead.result` waits."""
         from_file = [item for item in items if item.values is not None]
+        if from_file and self._chunks_to_read >= PROCESS_MIN_CHUNKS:
+            self.file_values.use_worker()  # a resumed run, not prepared by this process
         chunk = _ChunkRead(items, self._map, self.file_values.start(from_file) if from_file else None)
         self.loop.call_soon_threadsafe(self._add, chunk)
         return chunk
@@ -713,22 +729,29 @@ class _Reader:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=30)
         self.loop.close()
-        self.file_values.close()
 
 
 class _FileValueReader:
-    """Reads file-mode values into records (:func:`mapping.read_all`). With enough of them it does so in a
-    worker process, a chunk ahead, so that parsing the next chunk's numbers and addresses (most of a file-mode
-    record's mapping) overlaps writing this one; otherwise, or if the worker is lost, in this process."""
+    """Reads file-mode values into records (:func:`mapping.read_all`). In a run with enough of them, once
+    :meth:`use_worker` is called, it does so in a worker process, a chunk ahead, so that parsing the next
+    chunk's numbers and addresses (most of a file-mode record's mapping) overlaps writing this one;
+    otherwise, or if the worker is lost, in this process."""
 
-    def __init__(self, region: str, *, in_process: bool):
+    def __init__(self, region: str):
         self.region = region
-        # Started on the first chunk; spawned rather than forked, as this process runs threads.
-        self._pool = (
-            None
-            if in_process
-            else ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        )
+        self._pool: ProcessPoolExecutor | None = None
+        self._worker_lost = False
+
+    def use_worker(self) -> None:
+        """Start the worker process now (it takes about half a second), unless it runs or was lost."""
+        if self._pool is not None or self._worker_lost:
+            return
+        # Spawned rather than forked, as this process runs threads.
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            self._pool.submit(int)
+        except Exception as exc:
+            self._lost(exc)
 
     def start(self, items: list[Fetched]) -> Callable[[], None]:
         """Start reading ``items``' values; the function returned gives each item its record, waiting if need be."""
@@ -757,6 +780,7 @@ class _FileValueReader:
         return mapping.read_all(values, self.region)
 
     def _lost(self, exc: Exception) -> None:
+        self._worker_lost = True
         if self._pool is not None:
             log.warning(
                 "The worker process reading file values is lost (%s: %s); they are read in this process.",
@@ -808,9 +832,11 @@ class _ChunkRead:
             self.future.set_exception(exc)
 
 
-def _work(context: SyncContext, run: SyncRun, options: InboundOptions, lease) -> None:
+def _work(
+    context: SyncContext, run: SyncRun, options: InboundOptions, lease, file_values: _FileValueReader
+) -> None:
     chunks = list(run.chunks.filter(done=False).order_by("position").values_list("pk", flat=True))
-    reader = _Reader(context, chunks=len(chunks)) if chunks else None
+    reader = _Reader(context, file_values, chunks=len(chunks)) if chunks else None
     foreseen = _Foreseen(run) if run.dry_run else None
     reads: dict[int, _ChunkRead] = {}
 
