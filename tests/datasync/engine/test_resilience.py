@@ -187,6 +187,37 @@ def test_a_killed_inbound_run_resumes_and_processes_every_constituent_exactly_on
     assert ConsentEvent.objects.filter(kind=ConsentEvent.Kind.OPT_IN).count() == active
 
 
+KILLED_WITH_A_WORKER = """
+import multiprocessing, os, signal, django
+django.setup()
+from lumisync.datasync.engine.inbound import _FileValueReader
+_FileValueReader("US").use_worker()
+print(*[child.pid for child in multiprocessing.active_children()], flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def ended(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+def test_the_worker_process_reading_file_values_ends_with_a_killed_engine(tmp_path):
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "lumisync.settings"}
+    # Files, not pipes: a worker left behind would keep a pipe open, and reading it would never end.
+    output, errors = tmp_path / "out", tmp_path / "err"
+    with output.open("w") as out, errors.open("w") as err:
+        engine = subprocess.Popen(
+            [sys.executable, "-c", KILLED_WITH_A_WORKER], env=environment, stdout=out, stderr=err
+        )
+        assert engine.wait(timeout=60) == -signal.SIGKILL, errors.read_text()
+    [worker] = [int(pid) for pid in output.read_text().split()]
+
+    wait_for(lambda: ended(worker), "the orphaned worker to end", timeout=20)
+
+
 # --- outbound under faults -------------------------------------------------------------------------------
 
 FAULTS = {

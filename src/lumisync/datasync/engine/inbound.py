@@ -30,7 +30,7 @@ from django.db.models import F, TextField, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from lumisync.core import bulk
+from lumisync.core import bulk, workers
 from lumisync.datasync import services as integration_services
 from lumisync.datasync.engine import mapping
 from lumisync.datasync.engine.context import SyncContext, load_context, site_config
@@ -747,7 +747,11 @@ class _FileValueReader:
         if self._pool is not None or self._worker_lost:
             return
         # Spawned rather than forked, as this process runs threads.
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(
+            max_workers=1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=workers.end_with_parent,
+        )
         try:
             self._pool.submit(int)
         except Exception as exc:
