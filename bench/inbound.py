@@ -1,7 +1,7 @@
 """Inbound sync throughput, CPU time and memory against the simulator, each run in a process of its own.
 
     .venv/bin/python bench/inbound.py [--api-records 3000] [--cpu-records 5000] \
-        [--file-records 100000] [--big-file-records 1000000] [--only NAME ...] [--profile DIR]
+        [--file-records 100000] [--big-file-records 1000000] [--only NAME ...] [--profile DIR] [--callgrind]
 
 The simulator runs in a separate process (``python -m lumisync.simulator``); every scenario runs the engine
 (``run_inbound`` over a changed-records file, exactly what ``lumisync sync inbound --file`` does) in a fresh
@@ -122,23 +122,30 @@ def values_file(path: Path, records: int) -> None:
 
 
 def run_scenario(
-    name: str, folder: Path, template: Path, key: str, spec: dict, profile_dir: str | None
+    name: str, folder: Path, template: Path, key: str, spec: dict, args: argparse.Namespace
 ) -> dict:
-    if profile_dir:
-        spec = {**spec, "profile": str(Path(profile_dir).resolve() / f"{name}.prof")}
+    if args.profile:
+        spec = {**spec, "profile": str(Path(args.profile).resolve() / f"{name}.prof")}
+    counted = folder / f"{name}.callgrind"
+    # The engine's process under callgrind, which counts its instructions whatever else the machine does.
+    prefix = ["valgrind", "--tool=callgrind", "--cache-sim=no", f"--callgrind-out-file={counted}"]
     database = folder / f"{name}.sqlite3"
     shutil.copyfile(template, database)
     spec_path = folder / f"{name}.json"
     spec_path.write_text(json.dumps(spec))
     result = subprocess.run(
-        [sys.executable, __file__, "--worker", str(spec_path)],
+        [*(prefix if args.callgrind else []), sys.executable, __file__, "--worker", str(spec_path)],
         env=environment(database, key),
         capture_output=True,
         text=True,
     )
     if result.returncode != 0:
         raise SystemExit(f"scenario {name} failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    if args.callgrind:
+        totals = [line for line in counted.read_text().splitlines() if line.startswith("totals:")]
+        figures["instructions"] = int(totals[0].split()[1])
+    return figures
 
 
 def orchestrate(args: argparse.Namespace) -> None:
@@ -167,7 +174,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                         template,
                         key,
                         {"file": str(folder / f"{name}.csv"), "simulator": settings, "file_mode": False},
-                        args.profile,
+                        args,
                     )
                     if latency_ms:
                         ideal = CONCURRENCY * 1000 / latency_ms
@@ -182,7 +189,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                     template,
                     key,
                     {"file": str(folder / f"{name}.csv"), "simulator": None, "file_mode": True},
-                    args.profile,
+                    args,
                 )
     for name, figures in results.items():
         print(
@@ -192,6 +199,7 @@ def orchestrate(args: argparse.Namespace) -> None:
             f"(worker {figures['worker_cpu_seconds']:.1f} s CPU, {figures['worker_max_rss_mb']:.0f} MB)  "
             f"load {figures['load_average']}  {figures['counts']}"
             + (f"  {figures['share_of_ideal']:.0%} of ideal" if "share_of_ideal" in figures else "")
+            + (f"  {figures['instructions']:,} instructions" if "instructions" in figures else "")
         )
     print(json.dumps(results))
 
@@ -323,6 +331,12 @@ def main() -> None:
         "--profile",
         metavar="DIR",
         help="write each scenario's cProfile statistics (main thread) to DIR/NAME.prof",
+    )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="run each scenario's engine process under valgrind's callgrind (about 50 times slower) and add "
+        "its instruction count (startup included: compare two sizes for a per-record figure)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -75,7 +75,7 @@ from lumisync.subscribers.models import Channel, Profile, ProfileStatus, Subscri
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 500
-# From this many chunks, file-mode values are read in a worker process (starting one costs about a second).
+# From this many chunks, file-mode values are read in a worker process (it takes half a second to start).
 PROCESS_MIN_CHUNKS = 10
 # A report row's profile status, as ``get_status_display`` words it without rebuilding its table each row.
 _STATUS_LABELS = {value: str(label) for value, label in ProfileStatus.choices}
