@@ -10,6 +10,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 from engine_testing import add, called_ids, category, change, publish, publish_rows, rows, sync, welcomes
 
 from lumisync.datasync.engine import inbound, mapping
@@ -317,6 +319,22 @@ def test_a_mobile_in_another_regions_format(make_integration, simulator, sync_ty
     row = rows(run)[uk_national]
     assert row.category == "No Import" and "07400 123457" in row.reason
     assert not Profile.objects.filter(constituent_id=uk_national).exists()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's query plan")
+def test_a_runs_rows_of_given_constituents_are_found_without_walking_the_whole_run(make_integration):
+    """The cross-chunk claims of a mobile number (row 12) look up the run's rows of a chunk's constituents:
+    an initial load has a million of them, so the lookup must not go through every row of the run."""
+    run = SyncRun.objects.create(
+        integration=make_integration("liberal"), direction="inbound", started_at=timezone.now()
+    )
+    earlier_claims = SyncRecord.objects.filter(run=run, constituent_id__in=["8001", "8002"]).exclude(
+        category__in=["Unable to Update", "Processing Error"]
+    )
+    displaced = SyncRecord.objects.filter(run=run, constituent_id="8001")
+
+    for lookup in (earlier_claims, displaced):
+        assert "(run_id=? AND constituent_id=?)" in lookup.explain()
 
 
 # --- numbers that move, swap, or belong to someone who said STOP ----------------------------------------
