@@ -82,3 +82,22 @@ def test_same_file_given_twice_changes_nothing(make_integration, simulator, tmp_
     assert records(second)[cons].category in ("No New Changes", "No Difference")
     assert Message.objects.filter(kind=Message.Kind.WELCOME).count() == 1
     assert Profile.objects.count() == 1
+
+
+def test_a_profile_the_sync_updates_shows_the_change_in_its_updated_time(make_integration, simulator):
+    """API clients ask for the profiles changed since a moment (``updated_from``): a change made by the sync
+    must be among them."""
+    integration = make_integration("liberal")
+    jane = add(simulator, "jane@example.org", "2025550143", first="Jane")
+    simulator.write_changed_file(mode="liberal")
+    run_inbound(integration)
+    created = Profile.objects.get(constituent_id=jane).updated_at
+
+    simulator.clock.advance(24 * 3600)
+    simulator.state.update_constituent(jane, **{"name.first": "Janet"})
+    simulator.write_changed_file(mode="liberal", since=simulator.clock.now() - timedelta(days=1))
+    rerun = run_inbound(integration)
+
+    assert records(rerun)[jane].category == "Updated", records(rerun)[jane].reason
+    janet = Profile.objects.get(constituent_id=jane)
+    assert janet.first_name == "Janet" and janet.updated_at > created

@@ -1381,9 +1381,11 @@ def _apply_decisions(
     decided = [outcome for outcome in outcomes if outcome.decision is not None and outcome.decision.writes]
 
     unlink = [profiles[o.decision.unlink_profile_id] for o in decided if o.decision.unlink_profile_id]
+    # bulk_update leaves auto_now fields as they are: the API's "updated since" must see these changes.
     for profile in unlink:
         profile.constituent_id = None
-    Profile.objects.bulk_update(unlink, ["constituent_id"])
+        profile.updated_at = now
+    Profile.objects.bulk_update(unlink, ["constituent_id", "updated_at"])
 
     new_profiles = []
     for outcome in decided:
@@ -1418,6 +1420,8 @@ def _apply_decisions(
             changed_fields.add(name)
         if decision.link:
             profile.constituent_id = outcome.item.cons_id
+        if decision.field_changes or decision.link:
+            profile.updated_at = now
         profile.luminate_synced_at = now
         updated.append(profile)
     if updated:
