@@ -176,3 +176,30 @@ def test_json_columns_read_back_as_the_orm_writes_them(organization):
     by_bulk = SyncRecord.objects.get(run=run, category="Created")
     assert by_bulk.changes == by_orm.changes == changes
     assert SyncRecord.objects.filter(run=run, changes__first_name__1="李小龍 🌊").count() == 2
+
+
+def test_update_writes_the_fields_named_and_nothing_else(organization):
+    profiles = [
+        Profile.objects.create(organization=organization, phone_number=f"+1202555012{n}", first_name="Old")
+        for n in range(3)
+    ]
+    stamped = timezone.now() + timezone.timedelta(days=1)
+    for n, profile in enumerate(profiles[:2]):
+        profile.first_name, profile.last_name, profile.email = f"New{n}", "Lee", "unsaved@example.org"
+        profile.updated_at = stamped
+
+    bulk.update(profiles[:2], ["first_name", "last_name", "updated_at"])
+
+    stored = {p.pk: p for p in Profile.objects.filter(organization=organization)}
+    assert [(stored[p.pk].first_name, stored[p.pk].last_name) for p in profiles] == [
+        ("New0", "Lee"),
+        ("New1", "Lee"),
+        ("Old", ""),
+    ]
+    assert {stored[p.pk].email for p in profiles} == {""}, "a field not named is not written"
+    assert stored[profiles[0].pk].updated_at == stamped, (
+        "auto_now fields are written as the instance holds them"
+    )
+    assert stored[profiles[2].pk].updated_at < stamped
+    with pytest.raises(ValueError, match="is not a saved Profile"):
+        bulk.update([Profile(organization=organization, phone_number="+12025550129")], ["first_name"])

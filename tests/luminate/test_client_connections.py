@@ -50,15 +50,32 @@ class CountingRelay:
             await asyncio.wait_for(self._closed.wait(), timeout=10)
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        # The client closes a connection before it opens the next, but the loop may see the new one first:
+        # a few turns let the closed one's end of stream (already waiting) be counted before it.
+        for _ in range(5):
+            await asyncio.sleep(0)
         self.opened += 1
         self.open += 1
         self.peak = max(self.peak, self.open)
+        counted = True
+
+        def closed_by_client() -> None:
+            nonlocal counted
+            if counted:
+                counted = False
+                self.open -= 1
+                self._closed.set()
+
+        async def from_client() -> None:
+            # Counted closed when the client closes it, not once the simulator has answered the close too.
+            await _pipe(reader, upstream_writer)
+            closed_by_client()
+
         upstream_reader, upstream_writer = await asyncio.open_connection(*self._target)
         try:
-            await asyncio.gather(_pipe(reader, upstream_writer), _pipe(upstream_reader, writer))
+            await asyncio.gather(from_client(), _pipe(upstream_reader, writer))
         finally:
-            self.open -= 1
-            self._closed.set()
+            closed_by_client()
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -207,6 +207,51 @@ def create(objects: Sequence[Model]) -> None:
                 obj._state.db = alias
 
 
+def update(objects: Sequence[Model], fields: Sequence[str]) -> None:
+    """Write ``fields`` (field names) of saved ``objects`` (instances of one model) to their rows, as
+    ``QuerySet.bulk_update`` does, but as one ``UPDATE ... WHERE pk = %s`` run for every object
+    (``executemany``) where bulk_update builds an expression for every object and field, which costs more
+    than the rest of an updated record. As with bulk_update, every value is written as the instance holds
+    it, ``auto_now`` fields included (set them to stamp them), and no signals are sent.
+
+    Raises:
+        ValueError: the objects are of several models, or one is not saved (the message names the model).
+    """
+    if not objects:
+        return
+    model = type(objects[0])
+    plan = _update_plan(model, tuple(fields))
+    columns = tuple(zip(plan.attnames, _bound(plan.adapters), strict=True))
+    rows = []
+    for obj in objects:
+        if type(obj) is not model or obj.pk is None or obj._state.adding:
+            raise ValueError(
+                f"bulk.update: a {type(obj).__name__} (id {obj.pk}) is not a saved {model.__name__}."
+            )
+        rows.append([*(adapt(getattr(obj, name)) for name, adapt in columns), obj.pk])
+    with connection.cursor() as cursor:
+        cursor.executemany(plan.sql, rows)
+
+
+@dataclass(frozen=True)
+class _UpdatePlan:
+    sql: str
+    attnames: tuple[str, ...]
+    adapters: tuple[_Adapter, ...]
+
+
+@functools.cache
+def _update_plan(model: type[Model], names: tuple[str, ...]) -> _UpdatePlan:
+    quote = connection.ops.quote_name
+    fields = [model._meta.get_field(name) for name in dict.fromkeys(names)]
+    assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    return _UpdatePlan(
+        sql=f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s",
+        attnames=tuple(field.attname for field in fields),
+        adapters=tuple(_adapter(field) for field in fields),
+    )
+
+
 @dataclass(frozen=True)
 class _CreationPlan:
     statement: _InsertStatement

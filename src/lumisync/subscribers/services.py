@@ -20,7 +20,7 @@ Bulk use (the sync engine): every service takes one profile-row lock and a handf
 per field. Load the subscriptions of a whole chunk with :func:`load_subscriptions` (one query) and pass each
 profile's map as ``subscriptions=`` to :func:`opt_in` / :func:`opt_out` to skip the per-call subscription
 query; :func:`profiles_by_phone` loads a chunk's profiles in one query. Pass ``save=False`` to
-:func:`update_profile_fields` to collect changes for ``Profile.objects.bulk_update``. Profiles a sync has
+:func:`update_profile_fields` to collect changes for :func:`lumisync.core.bulk.update`. Profiles a sync has
 just created are subscribed by :func:`opt_in_new_profiles` in a few bulk queries, under the same rules.
 """
 
@@ -854,7 +854,7 @@ def update_profile_fields(profile: Profile, *, save: bool = True, **fields: Any)
     domain; ``custom_fields`` is merged into the existing ones; ``constituent_id`` may be None to unlink.
 
     Args:
-        save: write the changed fields at once; False leaves saving to the caller (for bulk_update).
+        save: write the changed fields at once; False leaves saving to the caller (for a bulk update).
 
     Returns:
         The names of the fields whose value changed.

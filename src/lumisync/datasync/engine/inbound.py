@@ -1381,11 +1381,11 @@ def _apply_decisions(
     decided = [outcome for outcome in outcomes if outcome.decision is not None and outcome.decision.writes]
 
     unlink = [profiles[o.decision.unlink_profile_id] for o in decided if o.decision.unlink_profile_id]
-    # bulk_update leaves auto_now fields as they are: the API's "updated since" must see these changes.
+    # Bulk updates leave auto_now fields as they are: the API's "updated since" must see these changes.
     for profile in unlink:
         profile.constituent_id = None
         profile.updated_at = now
-    Profile.objects.bulk_update(unlink, ["constituent_id", "updated_at"])
+    bulk.update(unlink, ["constituent_id", "updated_at"])
 
     new_profiles = []
     for outcome in decided:
@@ -1424,12 +1424,7 @@ def _apply_decisions(
             profile.updated_at = now
         profile.luminate_synced_at = now
         updated.append(profile)
-    if updated:
-        Profile.objects.bulk_update(
-            updated,
-            sorted(changed_fields | {"constituent_id", "luminate_synced_at", "updated_at"}),
-            batch_size=500,
-        )
+    bulk.update(updated, sorted(changed_fields | {"constituent_id", "luminate_synced_at", "updated_at"}))
 
     paths = context.paths_by_id
     fresh: list[_Outcome] = []
