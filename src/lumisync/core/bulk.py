@@ -331,11 +331,13 @@ def _adapter(field) -> _Adapter:
         return lambda db: _same
     if type(field) is models.DateTimeField:
         return lambda db: _RepeatedValue(db.ops.adapt_datetimefield_value)
+
+    def as_django_saves(db) -> Callable[[Any], Any]:
+        return functools.partial(field.get_db_prep_save, connection=db)
+
     if type(field) is models.JSONField and field.encoder is None:
-        return lambda db: (
-            _json_text if db.vendor == "sqlite" else functools.partial(field.get_db_prep_save, connection=db)
-        )
-    return lambda db: functools.partial(field.get_db_prep_save, connection=db)
+        return lambda db: _json_text if db.vendor == "sqlite" else as_django_saves(db)
+    return as_django_saves
 
 
 def _same(value: Any) -> Any:

@@ -460,9 +460,9 @@ def _prepare_from(context, run, options, readers, files, file_values: _FileValue
                 if donation is not None:
                     item.donations.append(donation)
                 writer.add(item)
-                if file_mode and writer.position >= PROCESS_MIN_CHUNKS:
-                    # Enough to be worth a worker process: it starts while the rest of the file is read.
-                    file_values.use_worker()
+                if file_mode:
+                    # Once worth it, the worker process starts while the rest of the file is read.
+                    file_values.expect(writer.position)
                 continue
             repeat = Fetched(cons_id, donations=[donation] if donation else [], modified_at=row.modify_time)
             if file_mode:
@@ -622,8 +622,8 @@ class _Reader:
     def read(self, items: list[Fetched]) -> _ChunkRead:
         """Start reading every item still without values; the chunk's :meth:`_ChunkRead.result` waits."""
         from_file = [item for item in items if item.values is not None]
-        if from_file and self._chunks_to_read >= PROCESS_MIN_CHUNKS:
-            self.file_values.use_worker()  # a resumed run, not prepared by this process
+        if from_file:
+            self.file_values.expect(self._chunks_to_read)  # a resumed run, not prepared by this process
         chunk = _ChunkRead(items, self._map, self.file_values.start(from_file) if from_file else None)
         self.loop.call_soon_threadsafe(self._add, chunk)
         return chunk
@@ -732,8 +732,8 @@ class _Reader:
 
 
 class _FileValueReader:
-    """Reads file-mode values into records (:func:`mapping.read_all`). In a run with enough of them, once
-    :meth:`use_worker` is called, it does so in a worker process, a chunk ahead, so that parsing the next
+    """Reads file-mode values into records (:func:`mapping.read_all`). In a run with enough of them (see
+    :meth:`expect`), it does so in a worker process, a chunk ahead, so that parsing the next
     chunk's numbers and addresses (most of a file-mode record's mapping) overlaps writing this one;
     otherwise, or if the worker is lost, in this process."""
 
@@ -741,6 +741,12 @@ class _FileValueReader:
         self.region = region
         self._pool: ProcessPoolExecutor | None = None
         self._worker_lost = False
+
+    def expect(self, chunks: int) -> None:
+        """Note that the run has (at least) ``chunks`` chunks of file values: from
+        :data:`PROCESS_MIN_CHUNKS` on, the worker process starts."""
+        if chunks >= PROCESS_MIN_CHUNKS:
+            self.use_worker()
 
     def use_worker(self) -> None:
         """Start the worker process now (it takes about half a second), unless it runs or was lost."""
