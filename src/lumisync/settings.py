@@ -78,12 +78,14 @@ SQLITE_PATH = HOME / "lumisync.sqlite3"
 DATABASES = {"default": dj_database_url.parse(os.environ.get("DATABASE_URL", f"sqlite:///{SQLITE_PATH}"))}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside one writer; IMMEDIATE takes the write lock at BEGIN so two writers
-    # queue on the busy timeout instead of failing with "database is locked" when a read upgrades.
+    # queue on the busy timeout instead of failing with "database is locked" when a read upgrades. A
+    # 32 MB page cache (2 MB by default) keeps the indexes a sync writes into in memory: about a twentieth
+    # of a file-mode run went to reading their pages back.
     DATABASES["default"]["ENGINE"] = "lumisync.core.sqlite"
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
         "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=30000; PRAGMA cache_size=-32000;",
     }
     # A file, not memory, so tests exercise WAL and other processes (workers, the CLI) can share it;
     # one per test process so that concurrent test runs never share a database.

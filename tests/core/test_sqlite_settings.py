@@ -29,3 +29,8 @@ def test_transactions_take_the_write_lock_when_they_begin():
     # A deferred transaction that reads, then writes, fails at once with "database is locked" if another
     # process wrote in between: the busy timeout does not apply to that upgrade.
     assert connection.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_the_page_cache_holds_a_sync_runs_indexes():
+    # Negative: a size in KiB rather than in pages.
+    assert pragma("cache_size") <= -32_000

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from lumisync.messaging.models import Message
 from lumisync.subscribers.models import Channel, ConsentEvent, ProfileStatus, Subscription
-from lumisync.subscribers.services import Outcome, get_or_create_profile, opt_in, opt_in_new_profiles, opt_out
+from lumisync.subscribers.services import (
+    Outcome,
+    get_or_create_profile,
+    load_subscriptions,
+    opt_in,
+    opt_in_new_profiles,
+    opt_out,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -74,3 +83,48 @@ def test_an_inactive_path_subscribes_nobody(organization, web_path):
 
     assert result.outcome == Outcome.PATH_INACTIVE
     assert not Subscription.objects.exists() and not Message.objects.exists()
+
+
+def test_given_subscriptions_stand_for_the_lookup_and_unnamed_profiles_are_still_looked_up(
+    organization, web_path
+):
+    fresh = new(organization, "2025550114")
+    subscribed = new(organization, "2025550115")
+    opt_in(subscribed, web_path, channel=Channel.WEB)
+    unnamed = new(organization, "2025550116")
+    opt_in(unnamed, web_path, channel=Channel.WEB)
+    known = load_subscriptions([fresh, subscribed])
+
+    with CaptureQueriesContext(connection) as queries:
+        results = opt_in_new_profiles(
+            [(fresh, web_path), (subscribed, web_path), (unnamed, web_path)],
+            channel=Channel.LUMINATE,
+            subscriptions=known,
+        )
+
+    [lookup] = [
+        query["sql"]
+        for query in queries.captured_queries
+        if query["sql"].startswith("SELECT") and '"profile_id" IN' in query["sql"]
+    ]
+    assert f"IN ({unnamed.pk})" in lookup
+
+    assert [result.outcome for result in results] == [
+        Outcome.ACTIVATED,
+        Outcome.ALREADY_ACTIVE,
+        Outcome.ALREADY_ACTIVE,
+    ]
+    assert Subscription.objects.filter(profile__in=[subscribed, unnamed]).count() == 2
+    assert Message.objects.filter(profile__in=[subscribed, unnamed]).count() == 2
+
+
+def test_an_undeliverable_new_profile_keeps_its_status(organization, web_path):
+    profile = new(organization, "2025550117")
+    profile.status = ProfileStatus.UNDELIVERABLE
+    profile.save()
+
+    [result] = opt_in_new_profiles([(profile, web_path)], channel=Channel.LUMINATE)
+
+    assert result.outcome == Outcome.ACTIVATED
+    profile.refresh_from_db()
+    assert profile.status == ProfileStatus.UNDELIVERABLE

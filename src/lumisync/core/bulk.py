@@ -8,12 +8,14 @@ preparation picked once per field, and the statement is built once per table and
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, TypeVar
 
-import orjson
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 from django.db.models import DateTimeField, Model
 from django.db.models.base import ModelState
@@ -21,6 +23,8 @@ from django.db.models.fields.related_descriptors import ForeignKeyDeferredAttrib
 from django.db.models.query_utils import DeferredAttribute
 from django.db.models.signals import post_init, pre_init
 from django.utils import timezone
+
+from lumisync.core.fields import JSONField, json_text
 
 M = TypeVar("M", bound=Model)
 
@@ -66,14 +70,20 @@ def insert(
     rows given must not repeat a ``unique`` key, since one statement cannot update a row twice.
     """
     statement = _statement(model, tuple(columns), tuple(unique), tuple(update))
-    prepare = _bound(statement.adapters)
-    values = [[adapt(value) for adapt, value in zip(prepare, row, strict=True)] for row in rows]
+    prepare = _prepared(statement.adapters)
+    values = []
+    for row in rows:
+        if len(row) != len(columns):
+            raise ValueError(
+                f"bulk.insert: a {model.__name__} row has {len(row)} values for {len(columns)} columns."
+            )
+        values.append(prepare(list(row)))
     # Many rows per statement rather than ``executemany``: SQLite's driver lets go of the GIL for every
     # statement it runs, and with the inbound sync's reading thread busy each release is a thread switch.
     with connection.cursor() as cursor:
         for start in range(0, len(values), BATCH_ROWS):
             batch = values[start : start + BATCH_ROWS]
-            cursor.execute(statement.sql(len(batch)), [value for row in batch for value in row])
+            cursor.execute(statement.sql(len(batch)), list(chain.from_iterable(batch)))
 
 
 def new(model: type[M], **values: Any) -> M:
@@ -88,37 +98,27 @@ def new(model: type[M], **values: Any) -> M:
         TypeError: a name that is not a field of ``model`` (the message names both).
     """
     plan = _instance_plan(model)
-    state = dict(plan.constants)
-    for attname, default in plan.factories:
-        if attname not in values:
-            state[attname] = default()
-    related = []
-    for name, value in values.items():
-        relation = plan.relations.get(name)
-        if relation is not None:
-            if relation.attname in values:
-                raise TypeError(
-                    f"bulk.new: a {model.__name__} relation is given both as an object and as a key."
-                )
-            state[relation.attname] = None if value is None else value.pk
-            related.append((relation, value))
-        elif name in plan.attnames_set:
-            state[name] = value
-        else:
-            raise TypeError(f"bulk.new: {model.__name__} has no field {name}.")
+    relations, factories = plan.given(tuple(values))
+    state = {**plan.constants, **values}
+    for attname, default in factories:
+        state[attname] = default()
+    for relation in relations:
+        target = state.pop(relation.name)
+        state[relation.attname] = None if target is None else target.pk
     if plan.direct:
         instance = model.__new__(model)
-        instance._state = ModelState()
-        instance.__dict__.update(state)
+        state["_state"] = ModelState()
+        instance.__dict__ = state
     else:
         instance = model(*[state[attname] for attname in plan.attnames])
-    for relation, target in related:
-        relation.set_cached_value(instance, target)
+    for relation in relations:
+        relation.set_cached_value(instance, values[relation.name])
     return instance
 
 
 @dataclass(frozen=True)
 class _InstancePlan:
+    model: type[Model]
     attnames: tuple[str, ...]
     attnames_set: frozenset[str]
     # Defaults that are the same value every time (a literal, "" or None), by attribute name ...
@@ -129,6 +129,37 @@ class _InstancePlan:
     relations: dict[str, Any]
     # Whether an instance can be filled in without its constructor (see :func:`new`).
     direct: bool
+    # What :meth:`given` found for each set of names it was asked about: a call site names the same ones
+    # every time.
+    checked: dict[tuple[str, ...], tuple[tuple[Any, ...], tuple[tuple[str, Callable[[], Any]], ...]]] = (
+        dataclasses.field(default_factory=dict)
+    )
+
+    def given(self, names: tuple[str, ...]):
+        """For the field names ``names``: the relations among them (given as objects), and the callable
+        defaults of the fields not among them.
+
+        Raises:
+            TypeError: a name that is not a field, or a relation given both as an object and as a key.
+        """
+        found = self.checked.get(names)
+        if found is None:
+            found = self.checked[names] = self._check(names)
+        return found
+
+    def _check(self, names: tuple[str, ...]):
+        model = self.model.__name__
+        relations = []
+        for name in names:
+            relation = self.relations.get(name)
+            if relation is not None:
+                if relation.attname in names:
+                    raise TypeError(f"bulk.new: a {model} relation is given both as an object and as a key.")
+                relations.append(relation)
+            elif name not in self.attnames_set:
+                raise TypeError(f"bulk.new: {model} has no field {name}.")
+        covered = set(names) | {relation.attname for relation in relations}
+        return tuple(relations), tuple(item for item in self.factories if item[0] not in covered)
 
 
 @functools.cache
@@ -136,6 +167,7 @@ def _instance_plan(model: type[Model]) -> _InstancePlan:
     fields = model._meta.concrete_fields
     made_afresh = [field for field in fields if field.has_default() and callable(field.default)]
     return _InstancePlan(
+        model=model,
         attnames=tuple(field.attname for field in fields),
         attnames_set=frozenset(field.attname for field in fields),
         # What the field's own get_default() returns each time for these: the same object.
@@ -165,44 +197,43 @@ def create(objects: Sequence[Model]) -> None:
         return
     model = type(objects[0])
     plan = _creation_plan(model)
-    columns = tuple(zip(plan.attnames, _bound(plan.statement.adapters), strict=True))
+    prepare = _prepared(plan.statement.adapters)
     # One moment for the whole call, as the rows are written together: adapting a timestamp for SQL costs
     # more than the rest of most values, and a repeated one is adapted once.
     stamp = timezone.now()
     rows = []
     for obj in objects:
-        if type(obj) is not model or not obj._state.adding:
+        state = obj._state
+        if type(obj) is not model or not state.adding:
             raise ValueError(
                 f"bulk.create: a {type(obj).__name__} (id {obj.pk}) is not a new {model.__name__}."
             )
-        for field in plan.stamped:
-            setattr(obj, field.attname, stamp)
-        for field in plan.relations:
-            if getattr(obj, field.attname) is None and field.is_cached(obj):
-                related = field.get_cached_value(obj)
-                if related is not None:
-                    if related.pk is None:
-                        raise ValueError(
-                            f"bulk.create: {model.__name__}.{field.name} refers to an unsaved "
-                            f"{type(related).__name__}; save it first."
-                        )
-                    setattr(obj, field.attname, related.pk)
-        # Read from the instance's dict: every concrete field of a new instance is there, and going through
-        # the fields' descriptors costs more than preparing most values.
+        # The instance's dict and its relations' cache, not the fields' descriptors: every concrete field of
+        # a new instance is in its dict, and the descriptors cost more than preparing most values.
         stored = obj.__dict__
-        rows.append([adapt(stored[name]) for name, adapt in columns])
+        for attname in plan.stamped:
+            stored[attname] = stamp
+        for attname, cache_name, name in plan.relations:
+            if stored[attname] is None and (related := state.fields_cache.get(cache_name)) is not None:
+                if related.pk is None:
+                    raise ValueError(
+                        f"bulk.create: {model.__name__}.{name} refers to an unsaved "
+                        f"{type(related).__name__}; save it first."
+                    )
+                stored[attname] = related.pk
+        rows.append(prepare(list(plan.stored(stored))))
     alias = connection.alias
     with connection.cursor() as cursor:
         for start in range(0, len(rows), BATCH_ROWS):
             batch = rows[start : start + BATCH_ROWS]
-            cursor.execute(plan.statement.sql(len(batch)), [value for row in batch for value in row])
+            cursor.execute(plan.statement.sql(len(batch)), list(chain.from_iterable(batch)))
             keys = cursor.fetchall()
             if len(keys) != len(batch):
                 raise RuntimeError(
                     f"bulk.create: {len(batch)} {model.__name__} rows inserted, {len(keys)} keys back."
                 )
             for obj, (key,) in zip(objects[start : start + BATCH_ROWS], keys, strict=True):
-                obj.pk = key
+                obj.__dict__[plan.pk_attname] = key
                 obj._state.adding = False
                 obj._state.db = alias
 
@@ -255,26 +286,36 @@ def _update_plan(model: type[Model], names: tuple[str, ...]) -> _UpdatePlan:
 @dataclass(frozen=True)
 class _CreationPlan:
     statement: _InsertStatement
-    attnames: tuple[str, ...]
-    stamped: tuple[Any, ...]
-    relations: tuple[Any, ...]
+    # The values of the statement's columns from an instance's ``__dict__``, in order.
+    stored: Callable[[dict[str, Any]], tuple[Any, ...]]
+    pk_attname: str
+    # The attribute names of the date-time fields stamped on saving ...
+    stamped: tuple[str, ...]
+    # ... and, for each relation, its attribute name, its name in the instance's cache and its field name.
+    relations: tuple[tuple[str, str, str], ...]
 
 
 @functools.cache
 def _creation_plan(model: type[Model]) -> _CreationPlan:
+    if model._meta.parents:
+        # Its key is its parent's, which a row of one table cannot give.
+        raise TypeError(f"bulk.create: {model.__name__} inherits from another model's table.")
     pk = model._meta.pk
     fields = [field for field in model._meta.concrete_fields if field is not pk]
     return _CreationPlan(
         statement=_insert_statement(
             model, fields, suffix=f" RETURNING {connection.ops.quote_name(pk.column)}"
         ),
-        attnames=tuple(field.attname for field in fields),
+        stored=operator.itemgetter(*(field.attname for field in fields)),
+        pk_attname=pk.attname,
         stamped=tuple(
-            field
+            field.attname
             for field in fields
             if isinstance(field, DateTimeField) and (field.auto_now or field.auto_now_add)
         ),
-        relations=tuple(field for field in fields if field.is_relation),
+        relations=tuple(
+            (field.attname, field.cache_name, field.name) for field in fields if field.is_relation
+        ),
     )
 
 
@@ -318,6 +359,19 @@ def _insert_statement(model: type[Model], fields: Sequence[Any], suffix: str) ->
     )
 
 
+def _prepared(adapters: Sequence[_Adapter]) -> Callable[[list[Any]], list[Any]]:
+    """A function that prepares a row's values (a list, changed in place and returned) for the thread's
+    connection, calling only the preparations that change a value."""
+    changing = [(index, adapt) for index, adapt in enumerate(_bound(adapters)) if adapt is not _same]
+
+    def prepare(row: list[Any]) -> list[Any]:
+        for index, adapt in changing:
+            row[index] = adapt(row[index])
+        return row
+
+    return prepare
+
+
 def _bound(adapters: Sequence[_Adapter]) -> list[Callable[[Any], Any]]:
     # The thread's own connection, not the ``connection`` proxy: the proxy looks the connection up again
     # on every attribute a field's preparation reads, once per value.
@@ -335,7 +389,7 @@ def _adapter(field) -> _Adapter:
     def as_django_saves(db) -> Callable[[Any], Any]:
         return functools.partial(field.get_db_prep_save, connection=db)
 
-    if type(field) is models.JSONField and field.encoder is None:
+    if type(field) in (models.JSONField, JSONField) and field.encoder is None:
         return lambda db: _json_text if db.vendor == "sqlite" else as_django_saves(db)
     return as_django_saves
 
@@ -345,22 +399,21 @@ def _same(value: Any) -> Any:
 
 
 def _json_text(value: Any) -> str | None:
-    """A JSON column's value as Django's JSONField stores it on SQLite (``json.dumps``; None stays NULL),
-    in a tenth of the time."""
-    return None if value is None else orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    # What JSONField.get_db_prep_save gives on SQLite, without its calls in between: None stays NULL.
+    return None if value is None else json_text(value)
 
 
 class _RepeatedValue:
-    """``adapt``, remembering its last answer: the rows of a batch mostly share one timestamp object."""
+    """``adapt``, remembering its answers for one statement's rows, which mostly share a few timestamps (a
+    run's moment, a sending window's opening)."""
 
     def __init__(self, adapt: Callable[[Any], Any]) -> None:
         self._adapt = adapt
-        self._last: tuple[Any, Any] = (object(), None)
+        self._answers: dict[Any, Any] = {}
 
     def __call__(self, value: Any) -> Any:
-        last = self._last
-        if last[0] is value:
-            return last[1]
-        answer = self._adapt(value)
-        self._last = (value, answer)
-        return answer
+        try:
+            return self._answers[value]
+        except KeyError:
+            answer = self._answers[value] = self._adapt(value)
+            return answer

@@ -434,10 +434,13 @@ def opt_in_new_profiles(
     actor: str = "",
     source_detail: str = "",
     zones: Mapping[str, str] | None = None,
+    subscriptions: Mapping[int, Mapping[int, Subscription]] | None = None,
 ) -> list[ConsentResult]:
     """:func:`opt_in` for many profiles at once, in a handful of bulk queries: for a sync that has just
     created the profiles. ``zones`` gives the recipients' time zones by phone number where the caller
     already read them (:func:`~lumisync.subscribers.phones.read_mobile`), so no number is read twice.
+    ``subscriptions`` (profile id -> campaign id -> subscription, as :func:`load_subscriptions` returns)
+    gives the subscriptions of the profiles it names, which are then not looked up.
 
     The rules are :func:`opt_in`'s. A profile that already has a subscription to the path's campaign, or
     that has opted out, is handed to :func:`opt_in` itself, so this is never a way around them. Call it
@@ -456,11 +459,13 @@ def opt_in_new_profiles(
         ]
     for profile, path in pairs:
         _check_organization(profile, path.organization_id, "opt-in path", path.name)
-    existing = set(
-        Subscription.objects.filter(profile_id__in=[profile.pk for profile, _path in pairs]).values_list(
-            "profile_id", "campaign_id"
+    known = subscriptions or {}
+    existing = {(profile.pk, campaign) for profile, _path in pairs for campaign in known.get(profile.pk, ())}
+    unknown = [profile.pk for profile, _path in pairs if profile.pk not in known]
+    if unknown:
+        existing.update(
+            Subscription.objects.filter(profile_id__in=unknown).values_list("profile_id", "campaign_id")
         )
-    )
     now = timezone.now()
     results: list[ConsentResult | None] = [None] * len(pairs)
     bulk: list[tuple[int, Profile, OptInPath, bool]] = []
@@ -496,7 +501,7 @@ def opt_in_new_profiles(
             for _index, profile, path, pending in bulk
         ]
         bulk_rows.create(events)
-        subscriptions = [
+        new_subscriptions = [
             bulk_rows.new(
                 Subscription,
                 profile=profile,
@@ -509,9 +514,9 @@ def opt_in_new_profiles(
             )
             for (_index, profile, path, pending), event in zip(bulk, events, strict=True)
         ]
-        bulk_rows.create(subscriptions)
+        bulk_rows.create(new_subscriptions)
         messages: list[Message | None] = []
-        for (_index, profile, path, pending), sub in zip(bulk, subscriptions, strict=True):
+        for (_index, profile, path, pending), sub in zip(bulk, new_subscriptions, strict=True):
             if pending:
                 body, kind = _confirmation_prompt(profile, path, path.campaign), Message.Kind.CONFIRMATION
             else:
@@ -530,12 +535,18 @@ def opt_in_new_profiles(
                 else None
             )
         bulk_rows.create([message for message in messages if message is not None])
-        active = [profile.pk for _index, profile, _path, pending in bulk if not pending]
-        Profile.objects.filter(pk__in=active).exclude(status__in=DELIVERY_STATUSES).update(
-            status=ProfileStatus.ACTIVE, updated_at=now
-        )
-    for (index, profile, path, pending), event, sub, message in zip(
-        bulk, events, subscriptions, messages, strict=True
+        # The profiles are as their creation left them (see above): their status is the one stored.
+        activated = {
+            profile.pk: profile
+            for _index, profile, _path, pending in bulk
+            if not pending and profile.status not in DELIVERY_STATUSES
+        }
+        for profile in activated.values():
+            profile.status = ProfileStatus.ACTIVE
+            profile.updated_at = now
+        bulk_rows.update(list(activated.values()), ["status", "updated_at"])
+    for (index, _profile, path, pending), event, sub, message in zip(
+        bulk, events, new_subscriptions, messages, strict=True
     ):
         if pending:
             results[index] = ConsentResult(
@@ -546,8 +557,6 @@ def opt_in_new_profiles(
                 (message,) if message else (),
             )
         else:
-            if profile.status not in DELIVERY_STATUSES:
-                profile.status = ProfileStatus.ACTIVE
             results[index] = ConsentResult(
                 Outcome.ACTIVATED,
                 f"Subscribed to {path.campaign}" + ("; welcome queued." if message else "; no welcome sent."),

@@ -31,6 +31,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from lumisync.core import bulk, workers
+from lumisync.core.collection import fewer_collections
 from lumisync.datasync import services as integration_services
 from lumisync.datasync.engine import mapping
 from lumisync.datasync.engine.context import SyncContext, load_context, site_config
@@ -154,7 +155,7 @@ def run_inbound(integration: Integration, options: InboundOptions = InboundOptio
     Raises:
         RunInProgress: another inbound run of this integration holds the lock.
     """
-    with run_lock(integration, Direction.INBOUND) as lease:
+    with run_lock(integration, Direction.INBOUND) as lease, fewer_collections():
         context = load_context(integration)
         run = None if options.dry_run or options.only_ids else _resumable(integration)
         if run is None:
@@ -1461,6 +1462,7 @@ def _apply_decisions(
             for outcome in fresh
             if outcome.item.incoming.phone_zone is not None
         },
+        subscriptions=subscriptions,
     )
     for outcome, result in zip(fresh, results, strict=True):
         if result.subscription is not None:
@@ -1614,9 +1616,8 @@ def _report(run: SyncRun, outcomes: list[_Outcome]) -> None:
         record = outcome.item.incoming
         profile = outcome.profile if outcome.profile is not None and outcome.profile.pk else None
         decision = outcome.decision
-        changes = (
-            {name: [old, new] for name, (old, new) in decision.field_changes.items()} if decision else {}
-        )
+        # Each change's (before, after) pair is written as a JSON array.
+        changes = decision.field_changes if decision else {}
         fields = record.fields if record is not None else {}
         if record is not None:
             mobile = record.phone or record.phone_raw

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 
+from lumisync.core.fields import JSONField
 from lumisync.subscribers.models import Call, ConsentEvent, Profile
 
 from .integration import Integration
@@ -98,7 +99,7 @@ class SyncRecord(models.Model):
     category = models.CharField(max_length=40)
     reason = models.TextField(blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
-    changes = models.JSONField(default=dict, blank=True, help_text="field -> [before, after]")
+    changes = JSONField(default=dict, blank=True, help_text="field -> [before, after]")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -125,7 +126,7 @@ class LinkSnapshot(models.Model):
     profile = models.ForeignKey(
         Profile, null=True, blank=True, on_delete=models.SET_NULL, related_name="link_snapshots"
     )
-    fields = models.JSONField(default=dict)
+    fields = JSONField(default=dict)
     opted_in = models.BooleanField(default=False)
     phone = models.CharField(max_length=20, blank=True)
     modified_at = models.DateTimeField(null=True, blank=True)
@@ -152,7 +153,7 @@ class InboundChunk(models.Model):
     # Indexed by the one-chunk-per-position constraint, which leads with it.
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="chunks", db_index=False)
     position = models.PositiveIntegerField()
-    constituent_ids = models.JSONField()
+    constituent_ids = JSONField()
     done = models.BooleanField(default=False)
 
     class Meta:
