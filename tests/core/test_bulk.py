@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+
 import pytest
 from django.db import connection
 from django.db.models.signals import post_init
@@ -12,7 +15,7 @@ from lumisync.datasync.engine.inbound import REPORT_COLUMNS
 from lumisync.datasync.models import SyncRecord, SyncRun
 from lumisync.datasync.services import Actor, create_integration
 from lumisync.messaging.models import Message, ProviderAccount
-from lumisync.subscribers.models import Campaign, Channel, ConsentEvent, Profile
+from lumisync.subscribers.models import Campaign, Channel, ConsentEvent, Profile, ProfileStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +206,41 @@ def test_update_writes_the_fields_named_and_nothing_else(organization):
     assert stored[profiles[2].pk].updated_at < stamped
     with pytest.raises(ValueError, match="is not a saved Profile"):
         bulk.update([Profile(organization=organization, phone_number="+12025550129")], ["first_name"])
+
+
+def test_update_leaves_alone_a_row_whose_stored_value_it_is_told_to_keep(organization):
+    kept, written = (
+        Profile.objects.create(organization=organization, phone_number=f"+1202555013{n}") for n in range(2)
+    )
+    # Another writer marked the first undeliverable after these instances were read.
+    Profile.objects.filter(pk=kept.pk).update(status=ProfileStatus.UNDELIVERABLE)
+    for profile in (kept, written):
+        profile.status = ProfileStatus.ACTIVE
+
+    bulk.update([kept, written], ["status"], unless=("status", [ProfileStatus.UNDELIVERABLE]))
+
+    stored = dict(Profile.objects.filter(pk__in=[kept.pk, written.pk]).values_list("pk", "status"))
+    assert stored == {kept.pk: ProfileStatus.UNDELIVERABLE, written.pk: ProfileStatus.ACTIVE}
+
+
+def test_times_of_the_hour_repeated_when_clocks_go_back_are_written_apart(organization):
+    zone = zoneinfo.ZoneInfo("America/New_York")
+    first = dt.datetime(2026, 11, 1, 1, 30, tzinfo=zone)
+    second = first.replace(fold=1)
+    assert first == second and second - first == dt.timedelta(0), "equal to Python, an hour apart in UTC"
+    events = [
+        bulk.new(
+            ConsentEvent,
+            organization=organization,
+            profile=Profile.objects.create(organization=organization, phone_number=f"+1202555014{n}"),
+            kind=ConsentEvent.Kind.OPT_IN,
+            channel=Channel.WEB,
+            occurred_at=when,
+        )
+        for n, when in enumerate((first, second))
+    ]
+
+    bulk.create(events)
+
+    stored = [ConsentEvent.objects.get(pk=event.pk).occurred_at for event in events]
+    assert stored[1] - stored[0] == dt.timedelta(hours=1)

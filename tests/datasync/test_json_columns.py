@@ -100,3 +100,21 @@ def test_a_value_json_cannot_write_is_refused_as_django_refuses_it(integration):
             fields={"when": dt.datetime.now(dt.UTC)},
             synced_at=dt.datetime.now(dt.UTC),
         )
+
+
+def test_keys_that_are_not_strings_are_written_as_djangos_json_writes_them(integration):
+    snapshot = LinkSnapshot.objects.create(
+        integration=integration,
+        constituent_id="1007",
+        fields={1: "one", None: "none", 2.5: "half"},
+        synced_at=dt.datetime.now(dt.UTC),
+    )
+
+    assert LinkSnapshot.objects.get(pk=snapshot.pk).fields == {"1": "one", "null": "none", "2.5": "half"}
+    with pytest.raises(TypeError):
+        LinkSnapshot.objects.create(
+            integration=integration,
+            constituent_id="1008",
+            fields={dt.date(2026, 11, 29): "a date key"},
+            synced_at=dt.datetime.now(dt.UTC),
+        )

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from lumisync.messaging.models import Message
-from lumisync.subscribers.models import Channel, ConsentEvent, ProfileStatus, Subscription
+from lumisync.subscribers.models import Channel, ConsentEvent, Profile, ProfileStatus, Subscription
 from lumisync.subscribers.services import (
     Outcome,
     get_or_create_profile,
@@ -128,3 +128,13 @@ def test_an_undeliverable_new_profile_keeps_its_status(organization, web_path):
     assert result.outcome == Outcome.ACTIVATED
     profile.refresh_from_db()
     assert profile.status == ProfileStatus.UNDELIVERABLE
+
+
+def test_a_delivery_status_stored_since_the_profile_was_read_is_kept(organization, web_path):
+    profile = new(organization, "2025550118")
+    Profile.objects.filter(pk=profile.pk).update(status=ProfileStatus.HARD_BOUNCE)
+
+    [result] = opt_in_new_profiles([(profile, web_path)], channel=Channel.LUMINATE)
+
+    assert result.outcome == Outcome.ACTIVATED
+    assert Profile.objects.get(pk=profile.pk).status == ProfileStatus.HARD_BOUNCE

@@ -238,12 +238,17 @@ def create(objects: Sequence[Model]) -> None:
                 obj._state.db = alias
 
 
-def update(objects: Sequence[Model], fields: Sequence[str]) -> None:
+def update(
+    objects: Sequence[Model], fields: Sequence[str], *, unless: tuple[str, Sequence[Any]] | None = None
+) -> None:
     """Write ``fields`` (field names) of saved ``objects`` (instances of one model) to their rows, as
     ``QuerySet.bulk_update`` does, but as one ``UPDATE ... WHERE pk = %s`` run for every object
     (``executemany``) where bulk_update builds an expression for every object and field, which costs more
     than the rest of an updated record. As with bulk_update, every value is written as the instance holds
     it, ``auto_now`` fields included (set them to stamp them), and no signals are sent.
+
+    ``unless`` (a field name and values) leaves alone a row whose stored value of that field is one of
+    the values, whatever the instance holds.
 
     Raises:
         ValueError: the objects are of several models, or one is not saved (the message names the model).
@@ -251,15 +256,17 @@ def update(objects: Sequence[Model], fields: Sequence[str]) -> None:
     if not objects:
         return
     model = type(objects[0])
-    plan = _update_plan(model, tuple(fields))
+    guard_name, guard_values = unless if unless is not None else (None, ())
+    plan = _update_plan(model, tuple(fields), guard_name, len(guard_values))
     columns = tuple(zip(plan.attnames, _bound(plan.adapters), strict=True))
+    guard = list(guard_values)
     rows = []
     for obj in objects:
         if type(obj) is not model or obj.pk is None or obj._state.adding:
             raise ValueError(
                 f"bulk.update: a {type(obj).__name__} (id {obj.pk}) is not a saved {model.__name__}."
             )
-        rows.append([*(adapt(getattr(obj, name)) for name, adapt in columns), obj.pk])
+        rows.append([*(adapt(getattr(obj, name)) for name, adapt in columns), obj.pk, *guard])
     with connection.cursor() as cursor:
         cursor.executemany(plan.sql, rows)
 
@@ -272,12 +279,18 @@ class _UpdatePlan:
 
 
 @functools.cache
-def _update_plan(model: type[Model], names: tuple[str, ...]) -> _UpdatePlan:
+def _update_plan(
+    model: type[Model], names: tuple[str, ...], guard_name: str | None, guard_values: int
+) -> _UpdatePlan:
     quote = connection.ops.quote_name
     fields = [model._meta.get_field(name) for name in dict.fromkeys(names)]
     assignments = ", ".join(f"{quote(field.column)} = %s" for field in fields)
+    sql = f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s"
+    if guard_name is not None and guard_values:
+        column = quote(model._meta.get_field(guard_name).column)
+        sql += f" AND {column} NOT IN ({', '.join(['%s'] * guard_values)})"
     return _UpdatePlan(
-        sql=f"UPDATE {quote(model._meta.db_table)} SET {assignments} WHERE {quote(model._meta.pk.column)} = %s",
+        sql=sql,
         attnames=tuple(field.attname for field in fields),
         adapters=tuple(_adapter(field) for field in fields),
     )
@@ -297,7 +310,7 @@ class _CreationPlan:
 
 @functools.cache
 def _creation_plan(model: type[Model]) -> _CreationPlan:
-    if model._meta.parents:
+    if any(link is not None for link in model._meta.parents.values()):
         # Its key is its parent's, which a row of one table cannot give.
         raise TypeError(f"bulk.create: {model.__name__} inherits from another model's table.")
     pk = model._meta.pk
@@ -306,7 +319,7 @@ def _creation_plan(model: type[Model]) -> _CreationPlan:
         statement=_insert_statement(
             model, fields, suffix=f" RETURNING {connection.ops.quote_name(pk.column)}"
         ),
-        stored=operator.itemgetter(*(field.attname for field in fields)),
+        stored=_getter(tuple(field.attname for field in fields)),
         pk_attname=pk.attname,
         stamped=tuple(
             field.attname
@@ -317,6 +330,14 @@ def _creation_plan(model: type[Model]) -> _CreationPlan:
             (field.attname, field.cache_name, field.name) for field in fields if field.is_relation
         ),
     )
+
+
+def _getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    """The values of ``names`` from a dict, as a tuple (``itemgetter`` of one name gives the bare value)."""
+    if len(names) == 1:
+        [name] = names
+        return lambda stored: (stored[name],)
+    return operator.itemgetter(*names)
 
 
 @dataclass(frozen=True)
@@ -412,8 +433,11 @@ class _RepeatedValue:
         self._answers: dict[Any, Any] = {}
 
     def __call__(self, value: Any) -> Any:
+        # Two times of one zone in the hour repeated when clocks go back compare equal: the fold tells them
+        # apart.
+        key = (value, getattr(value, "fold", 0))
         try:
-            return self._answers[value]
+            return self._answers[key]
         except KeyError:
-            answer = self._answers[value] = self._adapt(value)
+            answer = self._answers[key] = self._adapt(value)
             return answer

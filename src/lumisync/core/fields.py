@@ -50,9 +50,12 @@ class JSONField(models.JSONField):
     high-volume columns (chunks, report rows' changes, link snapshots).
 
     What orjson would read or write otherwise than ``json`` is left to ``json``: an integer beyond 64 bits
-    (orjson reads it as a float), a bare ``NaN`` in stored text, a date (refused, as Django refuses it).
-    One difference stays: a float NaN or infinity, which is not JSON (PostgreSQL refuses it, ``json`` writes
-    a bare word), is written as null.
+    (orjson reads it as a float), a bare ``NaN`` in stored text, a key that is not a string, a date
+    (refused, as Django refuses it). What still differs: a float NaN or infinity, which is not JSON
+    (PostgreSQL refuses it, ``json`` writes a bare word), is written as null; a UUID or a plain ``Enum``
+    member, which Django refuses, is written as orjson writes it; and the text stored on SQLite has no
+    spaces and keeps non-ASCII characters as they are, so it is not the text Django would write: compare
+    these columns by key (``changes__email``), never as a whole in SQL.
     """
 
     def deconstruct(self):
@@ -80,9 +83,9 @@ class JSONField(models.JSONField):
 # Where an integer orjson would read as a float may be (19 digits or more in a row, in a string or not).
 _LONG_NUMBER = re.compile(r"\d{19}")
 
-# Dates and dataclasses are handed back, so that json refuses them as Django does; keys that are not
-# strings are written as json writes them.
-_AS_JSON_WOULD = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+# Dates and dataclasses are handed back, and keys that are not strings refused, so that json writes or
+# refuses them as Django does.
+_AS_JSON_WOULD = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def json_text(value: Any) -> str:

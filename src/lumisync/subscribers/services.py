@@ -535,16 +535,16 @@ def opt_in_new_profiles(
                 else None
             )
         bulk_rows.create([message for message in messages if message is not None])
-        # The profiles are as their creation left them (see above): their status is the one stored.
-        activated = {
-            profile.pk: profile
-            for _index, profile, _path, pending in bulk
-            if not pending and profile.status not in DELIVERY_STATUSES
-        }
-        for profile in activated.values():
-            profile.status = ProfileStatus.ACTIVE
-            profile.updated_at = now
-        bulk_rows.update(list(activated.values()), ["status", "updated_at"])
+        # A delivery status stays, as stored whatever the instance says.
+        activated = {}
+        for _index, profile, _path, pending in bulk:
+            if not pending and profile.status not in DELIVERY_STATUSES:
+                profile.status = ProfileStatus.ACTIVE
+                profile.updated_at = now
+                activated[profile.pk] = profile
+        bulk_rows.update(
+            list(activated.values()), ["status", "updated_at"], unless=("status", sorted(DELIVERY_STATUSES))
+        )
     for (index, _profile, path, pending), event, sub, message in zip(
         bulk, events, new_subscriptions, messages, strict=True
     ):
