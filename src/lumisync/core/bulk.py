@@ -258,15 +258,15 @@ def update(
     model = type(objects[0])
     guard_name, guard_values = unless if unless is not None else (None, ())
     plan = _update_plan(model, tuple(fields), guard_name, len(guard_values))
-    columns = tuple(zip(plan.attnames, _bound(plan.adapters), strict=True))
-    guard = list(guard_values)
+    # The key and the guard's values follow the fields, which alone are prepared.
+    prepare = _prepared(plan.adapters)
     rows = []
     for obj in objects:
         if type(obj) is not model or obj.pk is None or obj._state.adding:
             raise ValueError(
                 f"bulk.update: a {type(obj).__name__} (id {obj.pk}) is not a saved {model.__name__}."
             )
-        rows.append([*(adapt(getattr(obj, name)) for name, adapt in columns), obj.pk, *guard])
+        rows.append(prepare([*(getattr(obj, name) for name in plan.attnames), obj.pk, *guard_values]))
     with connection.cursor() as cursor:
         cursor.executemany(plan.sql, rows)
 
@@ -383,7 +383,10 @@ def _insert_statement(model: type[Model], fields: Sequence[Any], suffix: str) ->
 def _prepared(adapters: Sequence[_Adapter]) -> Callable[[list[Any]], list[Any]]:
     """A function that prepares a row's values (a list, changed in place and returned) for the thread's
     connection, calling only the preparations that change a value."""
-    changing = [(index, adapt) for index, adapt in enumerate(_bound(adapters)) if adapt is not _same]
+    # The thread's own connection, not the ``connection`` proxy: the proxy looks the connection up again
+    # on every attribute a field's preparation reads, once per value.
+    db = connections[DEFAULT_DB_ALIAS]
+    changing = [(index, adapt) for index, make in enumerate(adapters) if (adapt := make(db)) is not _same]
 
     def prepare(row: list[Any]) -> list[Any]:
         for index, adapt in changing:
@@ -391,13 +394,6 @@ def _prepared(adapters: Sequence[_Adapter]) -> Callable[[list[Any]], list[Any]]:
         return row
 
     return prepare
-
-
-def _bound(adapters: Sequence[_Adapter]) -> list[Callable[[Any], Any]]:
-    # The thread's own connection, not the ``connection`` proxy: the proxy looks the connection up again
-    # on every attribute a field's preparation reads, once per value.
-    db = connections[DEFAULT_DB_ALIAS]
-    return [make(db) for make in adapters]
 
 
 def _adapter(field) -> _Adapter:
